@@ -1,0 +1,308 @@
+"""One trainer for SNNs (BPTT with surrogate gradients) and their ANN twins.
+
+::
+
+    cfg = TrainConfig(epochs=5, timesteps=8, encoding="direct")
+    history = fit(model, data, cfg)           # data: a snnkit.data.Dataset
+    acc = evaluate(model, data.test, cfg)
+
+Runs are deterministic on the CPU for a given seed: the data order and any random
+encoding come from generators seeded by ``cfg.seed``, never from global RNG state
+(initial weights come from :func:`snnkit.models.build` with its own seed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import encoding as enc
+from .models import Net, ResNetSpec, VGGSpec, build, readout
+
+__all__ = [
+    "TrainConfig",
+    "History",
+    "fit",
+    "evaluate",
+    "predict",
+    "prepare_input",
+    "save_checkpoint",
+    "load_checkpoint",
+    "LOSSES",
+    "OPTIMIZERS",
+]
+
+LOSSES = ("ce", "mse")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings.
+
+    Attributes:
+        epochs: passes over the training split (0 only evaluates).
+        lr: learning rate.
+        batch_size: samples per step.
+        timesteps: T for an SNN (ignored by an ANN).
+        encoding: how a static batch becomes (T, B, ...) input: "direct", "rate" or
+            "latency" (event data always uses its own frames).
+        optimizer: "adam" or "sgd" (momentum 0.9).
+        weight_decay: L2 penalty.
+        loss: "ce" (cross-entropy on the time-averaged output) or "mse" (mean squared
+            error between the time-averaged output and the one-hot target).
+        cosine: cosine-anneal the learning rate to 0 over the run.
+        seed: seeds the data order and random encodings.
+        device: "cpu" or "cuda".
+        progress: show tqdm progress bars.
+        grad_clip: clip the gradient norm to this value (None: off).
+    """
+
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    timesteps: int = 8
+    encoding: str = "direct"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    loss: str = "ce"
+    cosine: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.epochs, int) and self.epochs >= 0):
+            raise ValueError(f"epochs={self.epochs!r}: expected an integer >= 0")
+        if not (isinstance(self.timesteps, int) and self.timesteps >= 1):
+            raise ValueError(f"timesteps={self.timesteps!r}: expected an integer >= 1")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size={self.batch_size!r}: expected an integer >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r}: expected a positive number")
+        if self.encoding not in enc.ENCODERS:
+            raise ValueError(f"encoding={self.encoding!r}: expected one of {tuple(enc.ENCODERS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r}: expected one of {LOSSES}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r}: expected one of {OPTIMIZERS}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class History:
+    """Per-epoch record of a run (accuracies are fractions in [0, 1])."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def best_val(self) -> float:
+        return max(self.val_acc, default=float("nan"))
+
+
+def _is_spiking(model: nn.Module) -> bool:
+    return bool(getattr(model, "spiking", True))
+
+
+def prepare_input(
+    model: nn.Module, x: torch.Tensor, cfg: TrainConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Turn a data batch into the model's input.
+
+    Static batches (B, C, H, W) are encoded to (T, B, C, H, W) for an SNN; event batches
+    (B, T0, 2, H, W) become (T, B, 2, H, W) frames (the first ``cfg.timesteps``). An ANN
+    gets the static batch as is, or the event counts summed over time.
+    """
+    event = x.dim() == 5
+    if not _is_spiking(model):
+        return x.sum(1) if event else x
+    if event:
+        return enc.events(x, cfg.timesteps)
+    return enc.encode(cfg.encoding, x, cfg.timesteps, generator=generator)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "ce":
+        return F.cross_entropy(logits, y)
+    return F.mse_loss(logits, F.one_hot(y, logits.shape[-1]).to(logits.dtype))
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return readout(model(x), _is_spiking(model))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, split, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, K) and labels (N,) of a whole split, in order."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    outs, ys = [], []
+    try:
+        for x, y in split.loader(cfg.batch_size * 2, shuffle=False):
+            x = prepare_input(model, x.to(cfg.device), cfg, gen)
+            outs.append(_logits(model, x).float().cpu())
+            ys.append(y)
+    finally:
+        model.train(was_training)
+    return torch.cat(outs), torch.cat(ys)
+
+
+def evaluate(model: nn.Module, split, cfg: TrainConfig) -> float:
+    """Accuracy (fraction in [0, 1]) of ``model`` on a split."""
+    logits, y = predict(model, split, cfg)
+    return float((logits.argmax(1) == y).float().mean())
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def fit(
+    model: nn.Module,
+    data,
+    cfg: TrainConfig,
+    *,
+    val=None,
+    after_step: Callable[[nn.Module], None] | None = None,
+    extra_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Args:
+        model: an SNN or ANN (:class:`snnkit.models.Net`, or any module with the same
+            input/output conventions).
+        data: a :class:`snnkit.data.Dataset` (its train and val splits are used) or a
+            training :class:`snnkit.data.Split` (then pass ``val``).
+        cfg: the settings.
+        val: validation split (default ``data.val``; None skips validation).
+        after_step: called after every optimizer step (e.g. to re-apply a pruning mask).
+        extra_loss: ``extra_loss(model, x, y)`` added to the loss (e.g. attention transfer).
+        desc: progress-bar label.
+    """
+    train_split = getattr(data, "train", data)
+    if val is None:
+        val = getattr(data, "val", None)
+    model.to(cfg.device).train()
+    opt = _optimizer(model, cfg)
+    n_batches = -(-len(train_split) // cfg.batch_size)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * n_batches))
+        if cfg.cosine
+        else None
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)
+    hist = History()
+    t0 = time.perf_counter()
+    epochs = tqdm(range(cfg.epochs), desc=desc, disable=not cfg.progress, unit="epoch")
+    for epoch in epochs:
+        total, correct, loss_sum = 0, 0, 0.0
+        batches = train_split.loader(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch)
+        for x, y in tqdm(batches, total=n_batches, leave=False, disable=not cfg.progress, desc=f"epoch {epoch + 1}"):
+            x, y = x.to(cfg.device), y.to(cfg.device)
+            inp = prepare_input(model, x, cfg, gen)
+            logits = _logits(model, inp)
+            loss = _loss(logits, y, cfg.loss)
+            if extra_loss is not None:
+                loss = loss + extra_loss(model, inp, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            if sched is not None:
+                sched.step()
+            if after_step is not None:
+                after_step(model)
+            total += len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(loss.detach()) * len(y)
+        hist.train_loss.append(loss_sum / max(total, 1))
+        hist.train_acc.append(correct / max(total, 1))
+        if val is not None:
+            hist.val_acc.append(evaluate(model, val, cfg))
+        epochs.set_postfix(loss=f"{hist.train_loss[-1]:.3f}", acc=f"{hist.train_acc[-1]:.3f}",
+                           val=f"{hist.val_acc[-1]:.3f}" if hist.val_acc else "-")
+    hist.seconds = time.perf_counter() - t0
+    return hist
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoints: plain tensors and builtins only, so that loading works with weights_only=True
+
+_SPECS = {"VGGSpec": VGGSpec, "ResNetSpec": ResNetSpec}
+
+
+def save_checkpoint(path: str | os.PathLike, model: Net, **extra) -> Path:
+    """Save a model built by :func:`snnkit.models.build` atomically.
+
+    The file holds the spec (as builtins), ``spiking``, the state dict, any quantization
+    bit-widths and ``extra`` (numbers, strings, lists, dicts). It is written to a
+    temporary file in the same folder and renamed, so an interrupted save never leaves a
+    half-written checkpoint over a good one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec = model.spec
+    payload = {
+        "spec_type": type(spec).__name__,
+        "spec": dataclasses.asdict(spec),
+        "spiking": model.spiking,
+        "state_dict": model.state_dict(),
+        "quant_bits": dict(getattr(model, "quant_bits", {})),
+        "extra": extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple[Net, dict]:
+    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, extra)``.
+
+    Loads with ``weights_only=True``: a checkpoint cannot run code.
+    """
+    from .models import NeuronSpec
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    kind = payload["spec_type"]
+    if kind not in _SPECS:
+        raise ValueError(f"checkpoint {path} has spec type {kind!r}; expected one of {sorted(_SPECS)}")
+    fields = dict(payload["spec"])
+    fields["neuron"] = NeuronSpec(**fields["neuron"])
+    for key, value in fields.items():
+        if isinstance(value, list):
+            fields[key] = tuple(value)
+    model = build(_SPECS[kind](**fields), spiking=payload["spiking"])
+    model.load_state_dict(payload["state_dict"])
+    if payload.get("quant_bits"):
+        model.quant_bits = dict(payload["quant_bits"])
+    return model, payload.get("extra", {})
