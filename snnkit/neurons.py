@@ -159,9 +159,10 @@ def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None
         if t == 0:
             mem.copy_(cur)  # U[-1] = 0, S[-1] = 0
         elif reset == "subtract":
-            # U = beta * U_prev + I - theta * S_prev, in place
-            torch.addcmul(cur, beta, mem_all[t - 1], out=mem)
-            mem.sub_(spk_all[t - 1] * threshold)
+            # U = beta * U_prev + I - theta * S_prev, in place and in snntorch's order of
+            # operations (a fused multiply-add would round differently)
+            torch.mul(mem_all[t - 1], beta, out=mem)
+            mem.add_(cur).sub_(spk_all[t - 1] * threshold)
         else:
             torch.mul(mem_all[t - 1], 1 - spk_all[t - 1], out=mem)
             mem.mul_(beta).add_(cur)

@@ -1,0 +1,36 @@
+# The two commands a newcomer needs (see README):
+#   make figures   regenerate every figure and number on the embedded data
+#   make test      run the test suite
+# Both create or update the virtual environment in .venv by themselves.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+OUT    ?= out
+PROFILE ?= full
+JOBS   ?= 1
+
+.PHONY: figures test benchmark env clean
+
+# torch is installed first, pinned, so that nothing pulls a different build of it.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,events]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+env: $(VENV)/.installed
+
+figures: $(VENV)/.installed
+	$(PY) -m snnkit run --profile $(PROFILE) --out $(OUT) --jobs $(JOBS)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -q
+
+benchmark: $(VENV)/.installed
+	$(PY) benchmarks/engine.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

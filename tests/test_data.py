@@ -1,0 +1,438 @@
+"""Tests for snnkit.data: synthetic sets, splits, loaders, local-file readers and their errors."""
+
+import gzip
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnkit.data import (
+    DATASETS,
+    GESTURE_CLASSES,
+    Dataset,
+    Split,
+    brightness_events,
+    data_root,
+    describe,
+    events_to_frames,
+    load_dataset,
+    read_idx,
+)
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits", seed=0)
+
+
+@pytest.fixture(scope="module")
+def event_digits() -> Dataset:
+    return load_dataset("event-digits", seed=0)
+
+
+@pytest.fixture(scope="module")
+def gestures() -> tuple[Dataset, float]:
+    t0 = time.perf_counter()
+    ds = load_dataset("event-gestures", seed=0)
+    return ds, time.perf_counter() - t0
+
+
+def _splits(ds: Dataset) -> list[Split]:
+    return [ds.train, ds.val, ds.test]
+
+
+def _assert_balanced(ds: Dataset, fractions=(0.7, 0.1, 0.2), tol=0.02) -> None:
+    """Each class holds its overall share of each split, and each split its share of each class."""
+    all_y = torch.cat([s.y for s in _splits(ds)])
+    overall = torch.bincount(all_y, minlength=ds.num_classes).float() / len(all_y)
+    for split, frac in zip(_splits(ds), fractions):
+        counts = torch.bincount(split.y, minlength=ds.num_classes).float()
+        assert torch.allclose(counts / len(split), overall, atol=tol)
+        per_class = counts / torch.bincount(all_y, minlength=ds.num_classes).float()
+        assert torch.allclose(per_class, torch.full_like(per_class, frac), atol=0.02)
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def test_datasets_names():
+    assert DATASETS == (
+        "digits", "event-digits", "event-gestures", "mnist", "fashion-mnist", "cifar10",
+        "dvs-gesture", "n-mnist",
+    )
+
+
+def test_digits_shapes_ranges_and_split(digits):
+    assert (digits.kind, digits.num_classes, digits.input_shape) == ("static", 10, (1, 16, 16))
+    assert digits.classes == [str(i) for i in range(10)]
+    assert [len(s) for s in _splits(digits)] == [1259, 179, 359]  # 1797 in all, 70/10/20 per class
+    for s in _splits(digits):
+        assert s.x.dtype == torch.float32 and s.y.dtype == torch.int64
+        assert s.x.shape[1:] == (1, 16, 16)
+        assert s.x.min() >= 0 and s.x.max() <= 1
+    assert digits.train.x.max() == 1.0
+    _assert_balanced(digits)
+    assert describe(digits) == "digits: static (1, 16, 16), 10 classes, train/val/test 1259/179/359"
+
+
+def test_digits_size8_is_original_scaled():
+    from sklearn.datasets import load_digits
+
+    ds = load_dataset("digits", size=8)
+    x = torch.cat([s.x for s in _splits(ds)])
+    assert x.shape == (1797, 1, 8, 8)
+    assert torch.equal(x * 16, (x * 16).round())  # original 0..16 grid
+    ours = sorted(x.flatten(1).sum(1).mul(16).round().long().tolist())
+    ref = sorted(load_digits().images.reshape(1797, -1).sum(1).astype(int).tolist())
+    assert ours == ref  # the same images, only split
+
+
+def test_digits_seed_determinism(digits):
+    again = load_dataset("digits", seed=0)
+    other = load_dataset("digits", seed=1)
+    assert torch.equal(again.train.x, digits.train.x) and torch.equal(again.test.y, digits.test.y)
+    assert not torch.equal(other.train.x, digits.train.x)
+
+
+# --------------------------------------------------------------------------- event digits
+
+
+def test_event_digits_shapes_and_counts(event_digits, digits):
+    ds = event_digits
+    assert (ds.kind, ds.input_shape) == ("event", (10, 2, 18, 18))
+    for s, d in zip(_splits(ds), _splits(digits)):
+        assert s.x.dtype == torch.float32 and s.x.shape[1:] == (10, 2, 18, 18)
+        assert s.x.min() >= 0 and torch.equal(s.x, s.x.round())  # counts
+        assert torch.equal(s.y, d.y)  # same split as digits, sample for sample
+    # the saccades produce plenty of events on both channels, about as many ON as OFF
+    on, off = ds.train.x[:, :, 0].sum(), ds.train.x[:, :, 1].sum()
+    assert on > 10 * len(ds.train) and abs(on - off) / (on + off) < 0.1
+
+
+def test_event_digits_determinism_and_options():
+    opts = dict(size=8, timesteps=4)
+    small = load_dataset("event-digits", seed=0, **opts)
+    assert small.input_shape == (4, 2, 10, 10) and small.train.x.shape[1:] == (4, 2, 10, 10)
+    assert torch.equal(load_dataset("event-digits", seed=0, **opts).train.x, small.train.x)
+    other = load_dataset("event-digits", seed=1, **opts)
+    assert not torch.equal(other.train.x, small.train.x)
+    quiet = load_dataset("event-digits", noise=0.0, **opts)
+    assert quiet.train.x.sum() < small.train.x.sum()
+
+
+def test_brightness_events_tracks_intensity():
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.rand(3, 6, 4, 4, generator=gen)
+    theta = 0.1
+    ev = brightness_events(frames, theta)
+    assert ev.shape == (3, 5, 2, 4, 4)
+    net = (ev[:, :, 0] - ev[:, :, 1]).cumsum(1) * theta
+    assert (net - (frames[:, 1:] - frames[:, :1])).abs().max() < theta + 1e-5
+    # one step of +0.35 gives 3 ON events and no OFF event
+    step = torch.tensor([0.0, 0.35]).view(1, 2, 1, 1)
+    out = brightness_events(step, theta)
+    assert out[0, 0, :, 0, 0].tolist() == [3.0, 0.0]
+    with pytest.raises(ValueError, match="threshold=0"):
+        brightness_events(frames, 0)
+
+
+# --------------------------------------------------------------------------- event gestures
+
+
+def test_event_gestures_shapes_balance_speed(gestures):
+    ds, seconds = gestures
+    # about 0.6 s on an idle 2-core machine; the margin absorbs other jobs sharing it
+    assert seconds < 4.0
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("event", 11, (20, 2, 32, 32))
+    assert ds.classes == GESTURE_CLASSES and len(set(ds.classes)) == 11
+    for s, per_class in zip(_splits(ds), (42, 6, 12)):  # 60 per class, 70/10/20
+        assert torch.equal(torch.bincount(s.y, minlength=11), torch.full((11,), per_class))
+        assert s.x.dtype == torch.float32 and s.x.min() >= 0 and torch.equal(s.x, s.x.round())
+
+
+def test_event_gestures_determinism_and_options():
+    opts = dict(timesteps=6, size=16, n_per_class=10)
+    small = load_dataset("event-gestures", seed=0, **opts)
+    assert small.train.x.shape == (77, 6, 2, 16, 16)  # 7 of 10 per class in train
+    assert small.input_shape == (6, 2, 16, 16)
+    assert torch.equal(load_dataset("event-gestures", seed=0, **opts).train.x, small.train.x)
+    assert not torch.equal(load_dataset("event-gestures", seed=1, **opts).train.x, small.train.x)
+    quiet = load_dataset("event-gestures", seed=0, noise=0.0, **opts)
+    assert quiet.train.x.sum() < small.train.x.sum()
+    # without noise the first frame holds only the fade-in: ON events, no OFF event
+    assert quiet.train.x[:, 0, 0].sum() > 0 and quiet.train.x[:, 0, 1].sum() == 0
+
+
+def _ncm_accuracy(ds: Dataset, k: int) -> float:
+    """Nearest-class-mean accuracy on the event counts summed over the first k steps."""
+    feats = [s.x[:, :k].sum(1).flatten(1) for s in (ds.train, ds.test)]
+    means = torch.stack([feats[0][ds.train.y == c].mean(0) for c in range(ds.num_classes)])
+    pred = torch.cdist(feats[1], means).argmin(1)
+    return (pred == ds.test.y).float().mean().item()
+
+
+def test_event_gestures_evidence_grows_over_time(gestures):
+    ds, _ = gestures
+    T = ds.input_shape[0]
+    acc = {k: _ncm_accuracy(ds, k) for k in (2, T // 4, T // 2, T)}
+    assert acc[2] < 0.3  # the start is ambiguous (chance is 1/11)
+    assert acc[T] > acc[2] + 0.5  # the full gesture decides
+    assert acc[2] <= acc[T // 4] <= acc[T // 2] <= acc[T]
+
+
+# --------------------------------------------------------------------------- Split API
+
+
+def test_loader_batches_and_seeded_shuffle():
+    split = Split(torch.arange(10.0).view(10, 1), torch.arange(10) % 2)
+    batches = list(split.loader(4))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat([b[0] for b in batches]).flatten(), torch.arange(10.0))
+
+    def order(seed):
+        return torch.cat([x for x, _ in split.loader(3, shuffle=True, seed=seed)]).flatten().tolist()
+
+    assert order(5) == order(5)
+    assert order(5) != order(6)
+    assert sorted(order(5)) == list(range(10))
+    with pytest.raises(ValueError, match="batch_size"):
+        split.loader(0)
+
+
+def test_subset_stratified_and_deterministic(digits):
+    sub = digits.train.subset(100, seed=3)
+    assert len(sub) == 100
+    counts = torch.bincount(sub.y, minlength=10)
+    assert counts.min() >= 9 and counts.max() <= 11
+    again = digits.train.subset(100, seed=3)
+    assert torch.equal(again.x, sub.x)
+    assert not torch.equal(digits.train.subset(100, seed=4).x, sub.x)
+    assert len(digits.train.subset(None)) == len(digits.train)
+    # every chosen sample comes from the split, labels kept
+    assert torch.equal(digits.train.subset(len(digits.train)).y, digits.train.y)
+    with pytest.raises(ValueError, match="n=0"):
+        digits.train.subset(0)
+
+
+def test_unknown_name_and_option():
+    with pytest.raises(ValueError, match="unknown dataset 'foo'; expected one of: digits, event-digits"):
+        load_dataset("foo")
+    with pytest.raises(ValueError, match="unknown option 'colour'.*size"):
+        load_dataset("digits", colour=True)
+    with pytest.raises(ValueError, match="size=3"):
+        load_dataset("digits", size=3)
+
+
+# --------------------------------------------------------------------------- IDX files
+
+
+def _idx_bytes(arr: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    return header + arr.astype(np.uint8).tobytes()
+
+
+def _write_mnist(folder: Path, n_train=20, n_test=10, gz=False) -> dict:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 4, 4), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 4, 4), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in arrays.items():
+        if gz:
+            with gzip.open(folder / (name + ".gz"), "wb") as f:
+                f.write(_idx_bytes(arr))
+        else:
+            (folder / name).write_bytes(_idx_bytes(arr))
+    return arrays
+
+
+def test_read_idx_round_trip(tmp_path):
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "a").write_bytes(_idx_bytes(arr))
+    with gzip.open(tmp_path / "a.gz", "wb") as f:
+        f.write(_idx_bytes(arr))
+    assert np.array_equal(read_idx(tmp_path / "a"), arr)
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), arr)
+
+
+@pytest.mark.parametrize("layout,gz", [("MNIST/raw", False), ("mnist", True)])
+def test_mnist_from_idx(tmp_path, layout, gz):
+    arrays = _write_mnist(tmp_path / layout, gz=gz)
+    ds = load_dataset("mnist", root=tmp_path, val_fraction=0.5)
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("static", 10, (1, 4, 4))
+    assert [len(s) for s in _splits(ds)] == [10, 10, 10]
+    assert torch.equal(torch.bincount(ds.val.y, minlength=10), torch.ones(10, dtype=torch.long))
+    test_x = (ds.test.x * 255).round().to(torch.uint8).squeeze(1).numpy()
+    assert np.array_equal(test_x, arrays["t10k-images-idx3-ubyte"])
+    assert np.array_equal(ds.test.y.numpy(), arrays["t10k-labels-idx1-ubyte"])
+    # train + val hold exactly the training images, each with its own label
+    tv = torch.cat([ds.train.x, ds.val.x]).mul(255).round().flatten(1)
+    tv_y = torch.cat([ds.train.y, ds.val.y])
+    ref = torch.from_numpy(arrays["train-images-idx3-ubyte"].reshape(20, -1)).float()
+    ref_y = torch.from_numpy(arrays["train-labels-idx1-ubyte"].astype(np.int64))
+    match = torch.cdist(tv, ref).argmin(1)
+    assert sorted(match.tolist()) == list(range(20)) and torch.equal(ref_y[match], tv_y)
+
+
+def test_fashion_mnist_classes(tmp_path):
+    _write_mnist(tmp_path / "FashionMNIST/raw")
+    ds = load_dataset("fashion-mnist", root=tmp_path, val_fraction=0.5)
+    assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
+
+
+def test_mnist_missing_file(tmp_path):
+    _write_mnist(tmp_path / "MNIST/raw")
+    (tmp_path / "MNIST/raw/t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("mnist", root=tmp_path)
+    msg = str(err.value)
+    assert "t10k-labels-idx1-ubyte" in msg and str(tmp_path / "MNIST/raw") in msg
+    assert "yann.lecun.com" in msg and "never downloads" in msg
+
+
+def test_mnist_corrupt_and_truncated(tmp_path):
+    _write_mnist(tmp_path / "MNIST/raw")
+    bad = tmp_path / "MNIST/raw/train-images-idx3-ubyte"
+    good = bad.read_bytes()
+    bad.write_bytes(b"\x12\x34" + good[2:])
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.*magic"):
+        load_dataset("mnist", root=tmp_path)
+    bad.write_bytes(good[:-5])
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.*truncated"):
+        load_dataset("mnist", root=tmp_path)
+    bad.unlink()
+    (tmp_path / "MNIST/raw/train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz"):
+        load_dataset("mnist", root=tmp_path)
+
+
+def test_data_root_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("SNNKIT_DATA", raising=False)
+    assert data_root() == Path(__file__).resolve().parent.parent / "data"
+    assert data_root(tmp_path) == tmp_path
+    monkeypatch.setenv("SNNKIT_DATA", str(tmp_path))
+    assert data_root() == tmp_path
+    _write_mnist(tmp_path / "mnist")
+    assert len(load_dataset("mnist", val_fraction=0.5).test) == 10  # found through $SNNKIT_DATA
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+def _write_cifar(folder: Path) -> dict:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    batches = {}
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        labels = [(2 * i + j) % 10 for j in range(4)]
+        batches[name] = (data, labels)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels}, f)
+    return batches
+
+
+def test_cifar10_round_trip(tmp_path):
+    batches = _write_cifar(tmp_path / "cifar-10-batches-py")
+    ds = load_dataset("cifar10", root=tmp_path, val_fraction=0.25)
+    assert (ds.input_shape, ds.num_classes, ds.classes[0]) == ((3, 32, 32), 10, "airplane")
+    assert len(ds.train) + len(ds.val) == 20 and len(ds.test) == 4
+    data, labels = batches["test_batch"]
+    assert torch.equal(ds.test.x.mul(255).round().to(torch.uint8), torch.from_numpy(data).view(4, 3, 32, 32))
+    assert ds.test.y.tolist() == labels
+    assert ds.train.x.dtype == torch.float32 and 0 <= ds.train.x.min() and ds.train.x.max() <= 1
+
+
+def test_cifar10_missing_and_corrupt(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3.*cs.toronto.edu"):
+        load_dataset("cifar10", root=tmp_path)
+    (folder / "data_batch_3").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ValueError, match="data_batch_3"):
+        load_dataset("cifar10", root=tmp_path)
+
+
+# --------------------------------------------------------------------------- event files via tonic
+
+
+def _events(xs, ys, ts, ps) -> np.ndarray:
+    ev = np.zeros(len(xs), dtype=[("x", int), ("y", int), ("t", int), ("p", int)])
+    ev["x"], ev["y"], ev["t"], ev["p"] = xs, ys, ts, ps
+    return ev
+
+
+def test_events_to_frames_bins_and_pools():
+    # 4 wide, 6 high sensor; times 0..100 split into [0, 50) and [50, 100]
+    ev = _events([0, 1, 3, 3, 2, 2], [0, 0, 5, 5, 2, 3], [0, 10, 20, 60, 70, 100], [1, 0, 1, 1, 0, 1])
+    frames = events_to_frames(ev, (4, 6, 2), timesteps=2)
+    assert frames.shape == (2, 2, 6, 4) and frames.dtype == torch.float32
+    assert frames.sum() == len(ev)
+    assert frames[0, 0, 0, 0] == 1 and frames[0, 1, 0, 1] == 1  # ON first, OFF second
+    assert frames[0, 0, 5, 3] == 1 and frames[1, 0, 5, 3] == 1
+    assert frames[1, 1, 2, 2] == 1 and frames[1, 0, 3, 2] == 1
+    square = _events([0, 3, 3], [0, 3, 2], [0, 5, 9], [1, 1, 0])
+    pooled = events_to_frames(square, (4, 4, 2), timesteps=1, size=2)
+    assert pooled.shape == (1, 2, 2, 2)
+    assert pooled[0, 0].tolist() == [[1.0, 0.0], [0.0, 1.0]] and pooled[0, 1, 1, 1] == 1
+    empty = events_to_frames(_events([], [], [], []), (4, 6, 2), timesteps=3)
+    assert empty.shape == (3, 2, 6, 4) and empty.sum() == 0
+
+
+@pytest.mark.parametrize(
+    "name,expected", [("dvs-gesture", "ibmGestureTrain.tar.gz"), ("n-mnist", "train.zip")]
+)
+def test_event_files_missing(tmp_path, name, expected):
+    pytest.importorskip("tonic")
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset(name, root=tmp_path)
+    msg = str(err.value)
+    assert expected in msg and str(tmp_path) in msg and "never downloads" in msg
+    assert not any(tmp_path.iterdir())  # nothing was downloaded or created
+
+
+def _write_fake_dvs_gesture(root: Path, per_class: int) -> None:
+    """tonic's DVSGesture layout: archive + extracted folder of <label>.npy files (x, y, p, t in ms)."""
+    rng = np.random.default_rng(0)
+    base = root / "DVSGesture"
+    for split in ("ibmGestureTrain", "ibmGestureTest"):
+        base.mkdir(parents=True, exist_ok=True)
+        (base / f"{split}.tar.gz").write_bytes(b"")  # tonic only checks that it exists
+        for user in range(per_class):
+            folder = base / split / f"user{user + 1:02d}_led"
+            folder.mkdir(parents=True)
+            for label in range(11):
+                n = 40
+                ev = np.stack(
+                    [rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n),
+                     np.sort(rng.integers(0, 1000, n))], axis=1,
+                )
+                np.save(folder / f"{label}.npy", ev)
+
+
+def test_dvs_gesture_from_fake_files(tmp_path):
+    pytest.importorskip("tonic")
+    _write_fake_dvs_gesture(tmp_path, per_class=10)  # 110 recordings: tonic wants >= 100
+    ds = load_dataset("dvs-gesture", root=tmp_path, timesteps=5, size=32)
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("event", 11, (5, 2, 32, 32))
+    assert [len(s) for s in _splits(ds)] == [99, 11, 110]
+    assert torch.equal(torch.bincount(ds.val.y, minlength=11), torch.ones(11, dtype=torch.long))
+    assert ds.test.x.sum() == 110 * 40  # every event counted once after pooling
+    limited = load_dataset("dvs-gesture", root=tmp_path, timesteps=5, limit=33)
+    assert [len(s) for s in _splits(limited)] == [22, 11, 33]
+
+
+def test_dvs_gesture_too_few_files_never_downloads(tmp_path):
+    pytest.importorskip("tonic")
+    _write_fake_dvs_gesture(tmp_path, per_class=1)  # 11 files: tonic would download
+    with pytest.raises(FileNotFoundError, match="ibmGestureTrain.tar.gz.*never downloads"):
+        load_dataset("dvs-gesture", root=tmp_path)

@@ -1,0 +1,156 @@
+"""LIF engine: exact equivalence with snntorch, the pure step, and the hand-written backward."""
+import copy
+import pickle
+
+import pytest
+import snntorch as snn
+import torch
+from snntorch import surrogate as snn_surrogate
+
+from snnkit.neurons import LIF, lif_sequence, lif_step
+from snnkit.surrogate import ATan, FastSigmoid, Triangular, get_surrogate
+
+T, B, C = 30, 6, 20
+
+
+def _snntorch_run(x, reset, spike_grad, learn=False):
+    ref = snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism=reset, spike_grad=spike_grad,
+                    learn_beta=learn, learn_threshold=learn)
+    mem = ref.init_leaky()
+    spks, mems = [], []
+    for t in range(x.shape[0]):
+        s, mem = ref(x[t], mem)
+        spks.append(s)
+        mems.append(mem)
+    return ref, torch.stack(spks), torch.stack(mems)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("ours,theirs", [(ATan(2.0), snn_surrogate.atan(2.0)),
+                                         (FastSigmoid(25.0), snn_surrogate.fast_sigmoid(25))])
+def test_lif_matches_snntorch_exactly(reset, ours, theirs):
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(T, B, C, generator=gen) * 0.8 + 0.4).requires_grad_()
+    w = torch.randn(T, B, C, generator=gen)
+    lif = LIF(beta=0.9, threshold=1.0, reset=reset, surrogate=ours, learn_beta=True, learn_threshold=True)
+    mems = []
+    with torch.no_grad():
+        lif.probe = lambda layer, s, m: mems.append(m)
+        lif(x)
+        lif.probe = None
+    spk = lif(x)
+    (spk * w).sum().backward()
+    grad_ours = x.grad.clone()
+    x.grad = None
+
+    ref, spk_ref, mem_ref = _snntorch_run(x, reset, theirs, learn=True)
+    (spk_ref * w).sum().backward()
+
+    assert spk.sum() > 50  # the comparison is not vacuous
+    assert (spk - spk_ref).abs().max().item() == 0.0
+    assert (mems[0] - mem_ref).abs().max().item() == 0.0
+    scale = grad_ours.abs().max().item()
+    assert scale > 0.1
+    assert (grad_ours - x.grad).abs().max().item() <= 1e-5 * scale
+    assert lif.beta.grad.item() == pytest.approx(ref.beta.grad.item(), rel=1e-5, abs=1e-4)
+    assert lif.threshold.grad.item() == pytest.approx(ref.threshold.grad.item(), rel=1e-5, abs=1e-4)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_sequence_equals_repeated_step_and_its_gradients(reset):
+    """The fast whole-sequence function and the pure step agree, values and gradients."""
+    gen = torch.Generator().manual_seed(2)
+    x = (torch.randn(T, B, 3, 4, 4, generator=gen) + 0.5).requires_grad_()
+    beta = torch.tensor([0.5, 0.8, 0.95]).reshape(3, 1, 1).requires_grad_()
+    thr = torch.tensor([0.7, 1.0, 1.3]).reshape(3, 1, 1).requires_grad_()
+    sg = Triangular(1.0)
+    spk, mem = lif_sequence(x, beta, thr, sg, reset)
+    w = torch.randn_like(spk)
+    (spk * w).sum().backward()
+    grads = [t.grad.clone() for t in (x, beta, thr)]
+    for t_ in (x, beta, thr):
+        t_.grad = None
+    state, spks, mems = None, [], []
+    for t in range(T):
+        s, state = lif_step(x[t], state, beta, thr, sg, reset)
+        spks.append(s)
+        mems.append(state.mem)
+    (torch.stack(spks) * w).sum().backward()
+    assert torch.equal(spk, torch.stack(spks))
+    assert torch.equal(mem, torch.stack(mems).detach())
+    for ours, ref in zip(grads, (x.grad, beta.grad, thr.grad)):
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert beta.grad.abs().sum() > 0 and thr.grad.abs().sum() > 0
+
+
+def test_constant_current_equals_repeated_current():
+    """Direct input: a (B, ...) current held for T steps equals the (T, B, ...) copy."""
+    gen = torch.Generator().manual_seed(3)
+    cur = (torch.rand(B, C, generator=gen) * 1.5).requires_grad_()
+    spk_c, mem_c = lif_sequence(cur, 0.9, 1.0, ATan(), steps=T)
+    spk_c.sum().backward()
+    g_c = cur.grad.clone()
+    cur.grad = None
+    spk_r, mem_r = lif_sequence(cur.unsqueeze(0).repeat(T, 1, 1), 0.9, 1.0, ATan())
+    spk_r.sum().backward()
+    assert torch.equal(spk_c, spk_r) and torch.equal(mem_c, mem_r)
+    torch.testing.assert_close(g_c, cur.grad)
+    # the module takes the stride-0 view itself
+    lif = LIF(0.9, 1.0)
+    assert torch.equal(lif(cur.detach().unsqueeze(0).expand(T, B, C)), spk_c)
+
+
+def test_hand_computed_trace():
+    """beta 0.5, threshold 1, constant current 0.6: U = 0.6, 0.9, 1.05 (spike), 0.125, ..."""
+    spk, mem = lif_sequence(torch.tensor([0.6]), 0.5, 1.0, ATan(), "subtract", steps=5)
+    expected_mem = [0.6, 0.9, 1.05, 0.5 * 1.05 + 0.6 - 1.0, 0.5 * 0.125 + 0.6]
+    torch.testing.assert_close(mem.flatten(), torch.tensor(expected_mem))
+    assert spk.flatten().tolist() == [0.0, 0.0, 1.0, 0.0, 0.0]
+    spk0, mem0 = lif_sequence(torch.tensor([0.6]), 0.5, 1.0, ATan(), "zero", steps=5)
+    torch.testing.assert_close(mem0.flatten(), torch.tensor([0.6, 0.9, 1.05, 0.6, 0.9]))
+
+
+def test_surrogate_values_and_registry():
+    x = torch.tensor([0.0, 0.5, -1.0])
+    torch.testing.assert_close(ATan(2.0).grad(x), 1.0 / (1 + (torch.pi * x) ** 2))
+    torch.testing.assert_close(FastSigmoid(25.0).grad(x), torch.tensor([1.0, 1 / 13.5**2, 1 / 26.0**2]))
+    torch.testing.assert_close(Triangular(1.0).grad(x), torch.tensor([1.0, 0.5, 0.0]))
+    torch.testing.assert_close(Triangular(2.0, scale=0.3).grad(x), torch.tensor([0.3, 0.225, 0.15]))
+    assert get_surrogate("fast-sigmoid", 10) == FastSigmoid(10.0)
+    with pytest.raises(ValueError, match="'nope'.*arctan"):
+        get_surrogate("nope")
+    for sg in (ATan(), FastSigmoid(), Triangular()):
+        assert pickle.loads(pickle.dumps(sg)) == sg
+
+
+def test_lif_bad_parameters():
+    with pytest.raises(ValueError, match="beta=1.5"):
+        LIF(beta=1.5)
+    with pytest.raises(ValueError, match="reset 'soft'"):
+        LIF(reset="soft")
+    with pytest.raises(ValueError, match="threshold=0"):
+        LIF(threshold=0)
+
+
+def test_per_channel_parameters_broadcast():
+    lif = LIF(0.9, 1.0, channels=3, learn_threshold=True)
+    assert lif.threshold.shape == (3,)
+    with torch.no_grad():
+        lif.threshold.copy_(torch.tensor([0.1, 1.0, 100.0]))
+    spk = lif(torch.full((4, 2, 3, 5, 5), 0.5))
+    rates = spk.mean(dim=(0, 1, 3, 4))
+    assert rates[0] > 0.5 and rates[2] == 0  # low threshold fires often, huge one never
+
+
+def test_lif_copies_and_pickles_after_a_forward_with_gradients():
+    lif = LIF(0.9, 1.0, learn_beta=True)
+    lif(torch.rand(5, 2, 3, requires_grad=True)).sum().backward()
+    for clone in (copy.deepcopy(lif), pickle.loads(pickle.dumps(lif))):
+        assert clone.beta.item() == pytest.approx(0.9)
+    # snntorch keeps the graph-attached membrane on the module and cannot do either
+    ref = snn.Leaky(beta=0.9)
+    ref(torch.rand(2, 3, requires_grad=True), ref.init_leaky())
+    with pytest.raises(RuntimeError):
+        copy.deepcopy(ref)
+    with pytest.raises(AttributeError):
+        pickle.dumps(ref)
