@@ -1,0 +1,137 @@
+"""Figures the notebooks share: data samples, membrane traces, spike rasters, sweeps.
+
+Every function returns a matplotlib Figure with labelled axes (units in brackets) and
+leaves saving and showing to the caller (see :class:`snnkit.notebook.Recorder`).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+
+from .neurons import lif_sequence
+from .surrogate import ATan
+
+__all__ = ["samples", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars"]
+
+
+def samples(ds, n: int | None = None, split: str = "train") -> Figure:
+    """One sample of each of the first ``n`` classes (None: all); events are shown as
+    ON - OFF counts summed over time."""
+    n = ds.num_classes if n is None else n
+    part = getattr(ds, split)
+    picks = []
+    for c in range(min(ds.num_classes, n)):
+        idx = (part.y == c).nonzero().flatten()
+        if len(idx):
+            picks.append(int(idx[0]))
+    fig, axes = plt.subplots(1, len(picks), figsize=(1.3 * len(picks), 1.7), squeeze=False)
+    for ax, i in zip(axes[0], picks):
+        x = part.x[i]
+        if ds.kind == "event":  # (T, 2, H, W) -> ON minus OFF, summed over time
+            img = (x[:, 0] - x[:, 1]).sum(0).numpy()
+            lim = max(abs(img).max(), 1e-6)
+            ax.imshow(img, cmap="coolwarm", vmin=-lim, vmax=lim)
+        else:
+            ax.imshow(x.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray_r")
+        ax.set_title(ds.classes[int(part.y[i])], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{ds.name}: one sample per class", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def event_frames(x: torch.Tensor, title: str = "", max_frames: int = 10) -> Figure:
+    """ON (red) and OFF (blue) event counts of one sample x (T, 2, H, W), frame by frame."""
+    T = x.shape[0]
+    steps = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
+    fig, axes = plt.subplots(1, len(steps), figsize=(1.2 * len(steps), 1.6), squeeze=False)
+    lim = max(float((x[:, 0] - x[:, 1]).abs().max()), 1e-6)
+    for ax, t in zip(axes[0], steps):
+        ax.imshow((x[t, 0] - x[t, 1]).numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
+        ax.set_title(f"t={t}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "events per step (red ON, blue OFF)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def membrane_trace(
+    current: torch.Tensor, beta: float, threshold: float, reset: str = "subtract"
+) -> Figure:
+    """Membrane potential and spikes of one LIF neuron driven by ``current`` (T,)."""
+    spk, mem = lif_sequence(current.reshape(-1, 1), beta, threshold, ATan(), reset)
+    t = np.arange(len(current))
+    fig, (ax_i, ax_u) = plt.subplots(2, 1, figsize=(6, 3.6), sharex=True, height_ratios=(1, 2))
+    ax_i.step(t, current.numpy(), where="mid", color="0.3")
+    ax_i.set_ylabel("input I [a.u.]")
+    ax_u.plot(t, mem.flatten().numpy(), marker=".", label="membrane U")
+    ax_u.axhline(threshold, color="C3", ls="--", label=f"threshold {threshold:g}")
+    fired = spk.flatten().numpy() > 0
+    ax_u.plot(t[fired], np.full(fired.sum(), threshold), "v", color="C3", label=f"spikes ({fired.sum()})")
+    ax_u.set_xlabel("time step t")
+    ax_u.set_ylabel("U [a.u.]")
+    ax_u.set_title(f"LIF neuron: beta={beta:g}, {reset} reset", fontsize=10)
+    ax_u.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def spike_raster(spikes: torch.Tensor, title: str = "", max_neurons: int = 200) -> Figure:
+    """Raster of spikes (T, N): a dot per spike, neuron index against time step."""
+    spikes = spikes[:, :max_neurons]
+    t, n = spikes.nonzero(as_tuple=True)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.scatter(t.numpy(), n.numpy(), s=4, marker="|", color="k")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("neuron index")
+    ax.set_xlim(-0.5, spikes.shape[0] - 0.5)
+    ax.set_title(title or f"{int(spikes.sum())} spikes from {spikes.shape[1]} neurons", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sweep(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logx: bool = False,
+) -> Figure:
+    """One line per named series against a common x, e.g. accuracy against T."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for i, (name, ys) in enumerate(series.items()):
+        ax.plot(list(x), list(ys), marker="o", label=name, color=sns.color_palette()[i % 10])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log", base=2)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bars(values: Mapping[str, float], ylabel: str, title: str = "", log: bool = False) -> Figure:
+    """A labelled bar per entry, e.g. energy per inference of three models."""
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
+    names, ys = list(values), [float(v) for v in values.values()]
+    sns.barplot(x=names, y=ys, hue=names, ax=ax, palette="deep", legend=False)
+    for i, y in enumerate(ys):
+        ax.annotate(f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

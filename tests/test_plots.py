@@ -1,0 +1,54 @@
+"""Shared figures: labelled axes and the numbers they show."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from snnkit import plots
+from snnkit.data import load_dataset
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_membrane_trace_marks_the_hand_computed_spikes():
+    # constant 0.6, beta 0.5: U = 0.6, 0.9, 1.05 -> one spike at t=2, then 0.125, 0.6625
+    fig = plots.membrane_trace(torch.full((5,), 0.6), beta=0.5, threshold=1.0)
+    ax_u = fig.axes[1]
+    assert ax_u.get_xlabel() == "time step t" and "U" in ax_u.get_ylabel()
+    spikes_line = [l for l in ax_u.get_lines() if l.get_label().startswith("spikes")][0]
+    assert spikes_line.get_label() == "spikes (1)" and list(spikes_line.get_xdata()) == [2]
+
+
+def test_spike_raster_counts_spikes():
+    spikes = torch.zeros(4, 3)
+    spikes[0, 1] = spikes[2, 2] = spikes[3, 0] = 1
+    fig = plots.spike_raster(spikes)
+    ax = fig.axes[0]
+    assert ax.get_title() == "3 spikes from 3 neurons"
+    assert ax.collections[0].get_offsets().tolist() == [[0, 1], [2, 2], [3, 0]]
+    assert ax.get_xlabel() == "time step t" and ax.get_ylabel() == "neuron index"
+
+
+def test_sweep_and_bars_show_their_values():
+    fig = plots.sweep([1, 2, 4], {"a": [0.1, 0.5, 0.9], "b": [0.2, 0.3, 0.4]}, "T", "accuracy [fraction]")
+    ax = fig.axes[0]
+    assert [list(l.get_ydata()) for l in ax.get_lines()] == [[0.1, 0.5, 0.9], [0.2, 0.3, 0.4]]
+    assert ax.get_legend() is not None and ax.get_ylabel() == "accuracy [fraction]"
+    fig = plots.bars({"SNN": 1.0, "ANN": 3.0}, "energy [uJ]")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == [1.0, 3.0] and fig.axes[0].get_ylabel() == "energy [uJ]"
+
+
+def test_samples_and_event_frames():
+    digits = load_dataset("digits")
+    fig = plots.samples(digits)
+    assert len(fig.axes) == 10 and fig.axes[3].get_title() == digits.classes[3]
+    x = torch.zeros(20, 2, 8, 8)
+    fig = plots.event_frames(x, max_frames=5)
+    assert [a.get_title() for a in fig.axes] == ["t=0", "t=5", "t=10", "t=14", "t=19"]
