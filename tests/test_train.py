@@ -20,7 +20,6 @@ def spec_for(ds):
 
 
 def test_snn_learns_digits_above_90_percent_in_under_a_minute(digits):
-    torch.set_num_threads(2)
     t0 = time.perf_counter()
     model = build(spec_for(digits), seed=0)
     cfg = TrainConfig(epochs=6, timesteps=4, lr=5e-3, batch_size=32, progress=False)
