@@ -1,18 +1,27 @@
 """ANN-to-SNN conversion by threshold balancing.
 
-The SNN twin of a trained ANN gets the ANN's weights unchanged, and each LIF layer's
-threshold is set to a high percentile (default 99.9th) of the pre-activations of the
-ReLU it replaces, measured on calibration inputs. The percentile rather than the maximum
-ignores rare outliers, which would otherwise set thresholds so high that neurons hardly
-fire at small T. Papers 1 and 2 start from networks converted this way and then fine-tune
-them with surrogate gradients.
+Each LIF layer's threshold is set to a high percentile lambda_l (default 99.9th) of the
+pre-activations of the ReLU it replaces, measured on calibration inputs; the percentile
+rather than the maximum ignores rare outliers, which would otherwise set thresholds so
+high that neurons hardly fire at small T.
+
+A spiking layer firing at rate r stands for the ANN activation a = lambda_l * r, but its
+spikes have height 1. So the weights of the layer that reads those spikes are multiplied
+by lambda_l (its bias is not: it is already in ANN units); the first layer reads the
+analog input and keeps its weights. Then every layer's input current matches the ANN's
+pre-activation and the output layer accumulates the ANN's logits. Without that rescaling
+each layer would receive 1/lambda of its input, compounding with depth.
+
+Papers 1 and 2 start from networks converted this way and then fine-tune them with
+surrogate gradients.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .models import Net, build, lif_layers
+from .models import Net, VGGSpec, build
+from .neurons import LIF
 
 __all__ = ["activation_percentiles", "convert"]
 
@@ -49,21 +58,59 @@ def activation_percentiles(ann: Net, x: torch.Tensor, percentile: float = 99.9) 
     return {name: _percentile(a, percentile) for name, a in acts.items()}
 
 
-@torch.no_grad()
-def convert(ann: Net, x: torch.Tensor, percentile: float = 99.9) -> Net:
-    """The SNN twin of ``ann`` with its weights and percentile thresholds.
+MODES = ("thresholds", "weights")
 
-    ``x`` (B, C, H, W) is a calibration batch of training inputs. A layer whose
-    percentile is not positive (a dead layer) keeps the spec's threshold.
+
+@torch.no_grad()
+def convert(ann: Net, x: torch.Tensor, percentile: float = 99.9, mode: str = "thresholds") -> Net:
+    """The SNN twin of a VGG-style ``ann``, balanced on the calibration batch ``x`` (B, C, H, W).
+
+    Two equivalent normalisations (the same spikes in exact arithmetic; they differ in
+    the scale that fine-tuning then works at):
+
+    * ``"thresholds"`` (as papers 1 and 2 describe it): threshold_l = lambda_l, and the
+      weights reading layer l's spikes are multiplied by lambda_l.
+    * ``"weights"`` (data-based weight normalisation, Diehl et al. 2015): thresholds 1,
+      and the weights into layer l are multiplied by lambda_(l-1) / lambda_l (the output
+      layer by lambda_(L-1)). Needs a net without batch-norm.
+
+    A layer whose percentile is not positive (a dead layer) keeps its threshold and is
+    treated as lambda = its threshold. Residual nets are not converted: an identity
+    shortcut cannot carry the rescaling (train them directly instead).
     """
     if ann.spiking:
         raise ValueError("convert() takes an ANN (built with spiking=False); got an SNN")
+    if not isinstance(ann.spec, VGGSpec):
+        raise ValueError(f"convert() supports VGGSpec nets; got {type(ann.spec).__name__}")
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {MODES}")
+    if mode == "weights" and ann.spec.batch_norm:
+        raise ValueError("mode='weights' needs a net without batch-norm; use mode='thresholds'")
     snn = build(ann.spec, spiking=True)
-    missing, unexpected = snn.load_state_dict(ann.state_dict(), strict=False)
+    _, unexpected = snn.load_state_dict(ann.state_dict(), strict=False)
     assert not unexpected, unexpected
-    thresholds = activation_percentiles(ann, x, percentile)
-    for name, lif in lif_layers(snn):
-        value = thresholds.get(name)
-        if value is not None and value > 0:
-            lif.threshold.fill_(value)
+    percentiles = activation_percentiles(ann, x, percentile)
+    names = {m: n for n, m in snn.named_modules()}
+    layers = list(snn.body.layers)
+
+    def lam(lif: LIF) -> float:
+        value = percentiles.get(names[lif], 0.0)
+        return value if value > 0 else float(lif.threshold.mean())
+
+    scale = 1.0  # ANN units carried by one unit of the current layer input (1: analog input)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            if mode == "thresholds":
+                layer.weight.mul_(scale)
+            else:
+                nxt = next((m for m in layers[i + 1:] if isinstance(m, (LIF, nn.Conv2d, nn.Linear))), None)
+                out = lam(nxt) if isinstance(nxt, LIF) and names[nxt] in percentiles else 1.0
+                layer.weight.mul_(scale / out)
+                if layer.bias is not None:
+                    layer.bias.div_(out)
+        elif isinstance(layer, LIF):
+            value = lam(layer)
+            if names[layer] in percentiles and percentiles[names[layer]] > 0:
+                layer.threshold.fill_(value if mode == "thresholds" else 1.0)
+            scale = value  # a spike of this layer stands for lambda_l in ANN units
     return snn

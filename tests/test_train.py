@@ -6,7 +6,8 @@ import torch
 
 from snnkit.convert import activation_percentiles, convert
 from snnkit.data import load_dataset
-from snnkit.models import VGGSpec, build, lif_layers
+from snnkit.encoding import direct
+from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
 from snnkit.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
 
@@ -76,7 +77,7 @@ def test_checkpoint_roundtrip_is_atomic_and_weights_only(tmp_path, digits):
         load_checkpoint(tmp_path / "missing.ckpt")
 
 
-def test_conversion_sets_percentile_thresholds(digits):
+def test_conversion_sets_percentile_thresholds_and_rescales_weights(digits):
     ann = build(spec_for(digits), spiking=False, seed=0)
     fit(ann, digits, TrainConfig(epochs=2, lr=3e-3, batch_size=32, progress=False))
     x = digits.train.x[:256]
@@ -84,8 +85,34 @@ def test_conversion_sets_percentile_thresholds(digits):
     snn = convert(ann, x, 99.9)
     for name, lif in lif_layers(snn):
         assert lif.threshold.item() == pytest.approx(pct[name])
-    # the max is above the 99.9th percentile, which is above the median
+    # the max is above the 99.9th percentile
     assert activation_percentiles(ann, x, 100.0)["body.layers.1"] >= pct["body.layers.1"]
-    assert torch.equal(snn.body.layers[0].weight, ann.body.layers[0].weight)
-    acc = evaluate(snn, digits.test, TrainConfig(timesteps=32, batch_size=128, progress=False))
-    assert acc > 0.6, acc  # converted without fine-tuning, at a moderate T
+    # the first layer reads analog input; the next ones read spikes standing for lambda * rate
+    layers = snn.body.layers
+    assert torch.equal(layers[0].weight, ann.body.layers[0].weight)
+    torch.testing.assert_close(layers[3].weight, ann.body.layers[3].weight * pct["body.layers.1"])
+    torch.testing.assert_close(layers[7].weight, ann.body.layers[7].weight * pct["body.layers.4"])
+    with pytest.raises(ValueError, match="takes an ANN"):
+        convert(snn, x)
+
+
+def test_conversion_of_a_deep_net_keeps_the_ann_accuracy(digits):
+    """Five weight layers: without the weight rescaling the signal fades with depth."""
+    spec = VGGSpec(in_shape=digits.input_shape, num_classes=10, features=(16, 16, "P", 32, 32, "P"), hidden=(64,),
+                   neuron=NeuronSpec(beta=1.0))  # integrate-and-fire, as conversion assumes
+    ann = build(spec, spiking=False, seed=0)
+    cfg = TrainConfig(epochs=4, lr=3e-3, batch_size=32, progress=False)
+    fit(ann, digits, cfg)
+    ann_acc = evaluate(ann, digits.test, cfg)
+    x = digits.train.x[:512]
+    by_threshold, by_weight = convert(ann, x, 99.9), convert(ann, x, 99.9, mode="weights")
+    eval_cfg = cfg.replace(timesteps=64, batch_size=128)
+    assert ann_acc > 0.9
+    for snn in (by_threshold, by_weight):
+        acc = evaluate(snn, digits.test, eval_cfg)
+        assert acc > ann_acc - 0.05, (ann_acc, acc)
+    # the two normalisations differ only by a per-layer scale: the same spikes
+    xs = direct(digits.test.x[:16], 16)
+    out_t, out_w = by_threshold(xs), by_weight(xs)
+    assert torch.all(by_weight.body.layers[1].threshold == 1.0)
+    torch.testing.assert_close(out_t, out_w, rtol=1e-3, atol=1e-3)
