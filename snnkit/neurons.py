@@ -82,14 +82,13 @@ class _LIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current, beta, threshold, surrogate, reset, steps):
+    def forward(ctx, current, beta, threshold, surrogate, reset, steps, reuse_mem):
         spk_all, mem_all = _lif_forward_inplace(current, beta, threshold, reset, steps)
-        subtract = reset == "subtract"
-        constant = steps is not None
+        ctx.reuse_mem = reuse_mem
         ctx.save_for_backward(mem_all, spk_all, beta, threshold)
         ctx.surrogate = surrogate
-        ctx.subtract = subtract
-        ctx.constant = constant
+        ctx.subtract = reset == "subtract"
+        ctx.constant = steps is not None
         ctx.mark_non_differentiable(mem_all)
         # no zero-filled (T, B, ...) gradient for the membranes, which carry none
         ctx.set_materialize_grads(False)
@@ -98,45 +97,42 @@ class _LIFSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spk, _grad_mem):
         mem_all, spk_all, beta, threshold = ctx.saved_tensors
-        if grad_spk is None:
-            grad_spk = torch.zeros_like(spk_all)
-        surrogate, subtract, constant = ctx.surrogate, ctx.subtract, ctx.constant
-        T = mem_all.shape[0]
         need_cur, need_beta, need_thr = ctx.needs_input_grad[:3]
-        grad_cur = None if constant else torch.empty_like(mem_all)
-        grad_cur_sum = None
-        grad_beta = torch.zeros_like(mem_all[0]) if need_beta else None
-        grad_thr = torch.zeros_like(mem_all[0]) if need_thr else None
-        carry = None  # dL/dU[t+1] * dU[t+1]/dU[t]
-        for t in range(T - 1, -1, -1):
-            mem = mem_all[t]
-            sg = surrogate.grad(mem - threshold)
-            g_spk = grad_spk[t] * sg
-            g_mem = g_spk if carry is None else g_spk + carry
-            if constant:
-                grad_cur_sum = g_mem.clone() if grad_cur_sum is None else grad_cur_sum.add_(g_mem)
-            else:
-                grad_cur[t] = g_mem
-            if need_thr:
-                grad_thr.sub_(g_spk)  # dS[t]/dtheta = -g
-            if t > 0:
-                prev_mem, prev_spk = mem_all[t - 1], spk_all[t - 1]
-                if subtract:
-                    carry = g_mem * beta
-                    if need_beta:
-                        grad_beta.addcmul_(g_mem, prev_mem)
-                    if need_thr:
-                        grad_thr.addcmul_(g_mem, prev_spk, value=-1.0)
-                else:
-                    keep = 1 - prev_spk
-                    carry = g_mem * beta * keep
-                    if need_beta:
-                        grad_beta.addcmul_(g_mem, prev_mem * keep)
-        grad_current = (grad_cur_sum if constant else grad_cur) if need_cur else None
+        T = mem_all.shape[0]
+        # g[t] = dL/dS[t] * dS[t]/dU[t], all steps at once, in one buffer. When nobody else
+        # holds the membranes (see LIF.forward) that buffer is the saved membranes
+        # themselves: autograd's version check then turns a second backward through this
+        # node into a clear error instead of a wrong answer.
+        reuse = ctx.reuse_mem and not need_beta
+        g = ctx.surrogate.grad_(mem_all.sub_(threshold) if reuse else mem_all - threshold)
+        if grad_spk is None:
+            g.zero_()
+        else:
+            g.mul_(grad_spk)
+        grad_thr = -g.sum(0) if need_thr else None  # dS[t]/dtheta = -dS[t]/dU[t]
+        # then g[t] += dU[t+1]/dU[t] * g[t+1], backwards in time: g becomes dL/dU[t].
+        # The reset is detached, so dU[t+1]/dU[t] = beta (subtract) or beta * (1 - S[t]) (zero).
+        if ctx.subtract:
+            for t in range(T - 1, 0, -1):
+                g[t - 1].addcmul_(g[t], beta)
+        else:
+            keep = (1 - spk_all[:-1]).mul_(beta)
+            for t in range(T - 1, 0, -1):
+                g[t - 1].addcmul_(g[t], keep[t - 1])
+        grad_beta = None
+        if need_beta:  # dU[t]/dbeta = U[t-1] (subtract) or (1 - S[t-1]) * U[t-1] (zero)
+            prev = mem_all[:-1] if ctx.subtract else mem_all[:-1] * (1 - spk_all[:-1])
+            grad_beta = (g[1:] * prev).sum(0)
+        if need_thr and ctx.subtract:  # dU[t]/dtheta = -S[t-1]
+            grad_thr -= (g[1:] * spk_all[:-1]).sum(0)
+        grad_current = None
+        if need_cur:
+            grad_current = g.sum(0) if ctx.constant else g
         return (
             grad_current,
             _reduce_to(grad_beta, beta) if need_beta else None,
             _reduce_to(grad_thr, threshold) if need_thr else None,
+            None,
             None,
             None,
             None,
@@ -160,9 +156,11 @@ def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None
             mem.copy_(cur)  # U[-1] = 0, S[-1] = 0
         elif reset == "subtract":
             # U = beta * U_prev + I - theta * S_prev, in place and in snntorch's order of
-            # operations (a fused multiply-add would round differently)
+            # operations: beta * U_prev is rounded before the add, as snntorch does (a fused
+            # multiply-add would round differently); theta * S_prev is exact (S is 0 or 1),
+            # so subtracting it with addcmul_ rounds the same as a separate product
             torch.mul(mem_all[t - 1], beta, out=mem)
-            mem.add_(cur).sub_(spk_all[t - 1] * threshold)
+            mem.add_(cur).addcmul_(spk_all[t - 1], threshold, value=-1.0)
         else:
             torch.mul(mem_all[t - 1], 1 - spk_all[t - 1], out=mem)
             mem.mul_(beta).add_(cur)
@@ -188,6 +186,8 @@ def lif_sequence(
     surrogate: Surrogate,
     reset: str = "subtract",
     steps: int | None = None,
+    *,
+    keep_membranes: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run a LIF layer over a whole sequence.
 
@@ -199,6 +199,8 @@ def lif_sequence(
         surrogate: the surrogate gradient of the spike.
         reset: "subtract" or "zero".
         steps: T when ``current`` is constant, else None.
+        keep_membranes: False promises that the caller discards the returned membranes;
+            the backward pass may then reuse their memory (saves a (T, B, ...) buffer).
 
     Returns:
         spikes (T, B, ...) in {0, 1} and membranes (T, B, ...) (membranes carry no gradient).
@@ -211,7 +213,7 @@ def lif_sequence(
     threshold = torch.as_tensor(threshold, dtype=like.dtype, device=like.device)
     if not (torch.is_grad_enabled() and (current.requires_grad or beta.requires_grad or threshold.requires_grad)):
         return _lif_forward_inplace(current, beta, threshold, reset, steps)
-    return _LIFSequence.apply(current, beta, threshold, surrogate, reset, steps)
+    return _LIFSequence.apply(current, beta, threshold, surrogate, reset, steps, not keep_membranes)
 
 
 class LIF(nn.Module):
@@ -273,11 +275,13 @@ class LIF(nn.Module):
         sample_dims = current.dim() - 1
         beta = self._shaped(self.beta.clamp(0, 1), sample_dims)
         threshold = self._shaped(self.threshold, sample_dims)
+        keep = self.probe is not None
         if constant:
-            spk, mem = lif_sequence(current[0], beta, threshold, self.surrogate, self.reset, current.shape[0])
+            spk, mem = lif_sequence(current[0], beta, threshold, self.surrogate, self.reset, current.shape[0],
+                                    keep_membranes=keep)
         else:
-            spk, mem = lif_sequence(current, beta, threshold, self.surrogate, self.reset)
-        if self.probe is not None:
+            spk, mem = lif_sequence(current, beta, threshold, self.surrogate, self.reset, keep_membranes=keep)
+        if keep:
             self.probe(self, spk, mem)
         return spk
 

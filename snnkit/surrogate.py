@@ -45,6 +45,10 @@ class Surrogate:
     def grad(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def grad_(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`grad` computed in place in ``x`` (saves a large buffer per layer)."""
+        return x.copy_(self.grad(x))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return _Spike.apply(x, self)
 
@@ -59,6 +63,9 @@ class ATan(Surrogate):
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
+    def grad_(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul_(math.pi / 2 * self.alpha).square_().add_(1).reciprocal_().mul_(self.alpha / 2)
+
 
 @dataclass(frozen=True)
 class FastSigmoid(Surrogate):
@@ -69,6 +76,9 @@ class FastSigmoid(Surrogate):
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 / (self.slope * x.abs() + 1.0) ** 2
+
+    def grad_(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs_().mul_(self.slope).add_(1.0).square_().reciprocal_()
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,10 @@ class Triangular(Surrogate):
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         scale = 1.0 / self.width if self.scale is None else self.scale
         return scale * torch.clamp(1.0 - x.abs() / self.width, min=0.0)
+
+    def grad_(self, x: torch.Tensor) -> torch.Tensor:
+        scale = 1.0 / self.width if self.scale is None else self.scale
+        return x.abs_().div_(-self.width).add_(1.0).clamp_(min=0.0).mul_(scale)
 
 
 SURROGATES: dict[str, type[Surrogate]] = {

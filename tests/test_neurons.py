@@ -154,3 +154,19 @@ def test_lif_copies_and_pickles_after_a_forward_with_gradients():
         copy.deepcopy(ref)
     with pytest.raises(AttributeError):
         pickle.dumps(ref)
+
+
+def test_reused_membrane_buffer_guards_a_second_backward():
+    x = (torch.rand(6, 4, 5) * 2).requires_grad_()
+    lif = LIF(0.9, 1.0)  # no probe: the backward pass reuses the membrane buffer
+    out = lif(x).sum()
+    out.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+    # keeping the membranes keeps a second backward possible, with the same gradient
+    spk, mem = lif_sequence(x, 0.9, 1.0, ATan(), keep_membranes=True)
+    first = torch.autograd.grad(spk.sum(), x, retain_graph=True)[0]
+    mem_before = mem.clone()
+    second = torch.autograd.grad(spk.sum(), x)[0]
+    assert torch.equal(first, second) and torch.equal(mem, mem_before)
+    torch.testing.assert_close(first, torch.autograd.grad(lif(x).sum(), x)[0])
