@@ -112,13 +112,14 @@ class _LIFSequence(torch.autograd.Function):
         grad_thr = -g.sum(0) if need_thr else None  # dS[t]/dtheta = -dS[t]/dU[t]
         # then g[t] += dU[t+1]/dU[t] * g[t+1], backwards in time: g becomes dL/dU[t].
         # The reset is detached, so dU[t+1]/dU[t] = beta (subtract) or beta * (1 - S[t]) (zero).
-        if ctx.subtract:
-            for t in range(T - 1, 0, -1):
-                g[t - 1].addcmul_(g[t], beta)
-        else:
-            keep = (1 - spk_all[:-1]).mul_(beta)
-            for t in range(T - 1, 0, -1):
-                g[t - 1].addcmul_(g[t], keep[t - 1])
+        # With a constant current its gradient is the sum over steps, accumulated while
+        # each step is still in cache.
+        total = g[T - 1].clone() if ctx.constant and need_cur else None
+        factor = beta if ctx.subtract else (1 - spk_all[:-1]).mul_(beta)
+        for t in range(T - 1, 0, -1):
+            g[t - 1].addcmul_(g[t], factor if ctx.subtract else factor[t - 1])
+            if total is not None:
+                total.add_(g[t - 1])
         grad_beta = None
         if need_beta:  # dU[t]/dbeta = U[t-1] (subtract) or (1 - S[t-1]) * U[t-1] (zero)
             prev = mem_all[:-1] if ctx.subtract else mem_all[:-1] * (1 - spk_all[:-1])
@@ -127,7 +128,7 @@ class _LIFSequence(torch.autograd.Function):
             grad_thr -= (g[1:] * spk_all[:-1]).sum(0)
         grad_current = None
         if need_cur:
-            grad_current = g.sum(0) if ctx.constant else g
+            grad_current = total if ctx.constant else g
         return (
             grad_current,
             _reduce_to(grad_beta, beta) if need_beta else None,
@@ -139,6 +140,14 @@ class _LIFSequence(torch.autograd.Function):
         )
 
 
+def _steps_like(x: torch.Tensor, T: int) -> torch.Tensor:
+    """An empty (T, *x.shape) buffer whose steps have x's memory layout (e.g. channels-last)."""
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        B, C, H, W = x.shape
+        return x.new_empty((T, B, H, W, C)).permute(0, 1, 4, 2, 3)
+    return x.new_empty((T, *x.shape))
+
+
 def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None):
     """The forward recurrence, written into preallocated (T, B, ...) buffers.
 
@@ -147,8 +156,8 @@ def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None
     constant = steps is not None
     T = steps if constant else current.shape[0]
     shape = current.shape if constant else current.shape[1:]
-    mem_all = current.new_empty((T, *shape))
-    spk_all = current.new_empty((T, *shape))
+    mem_all = _steps_like(current if constant else current[0], T)
+    spk_all = _steps_like(current if constant else current[0], T)
     for t in range(T):
         cur = current if constant else current[t]
         mem = mem_all[t]
