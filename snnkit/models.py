@@ -207,8 +207,8 @@ class ResNetSpec:
 # running stateless layers over time
 
 
-def time_apply(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Apply a stateless layer to every step of ``x`` (T, B, ...) at once.
+def time_apply(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Apply a stateless layer (or any per-sample function) to every step of ``x`` (T, B, ...) at once.
 
     Time is folded into the batch. A stride-0 view along T (the same input at every step)
     is computed once and viewed T times again.
@@ -294,8 +294,8 @@ class BasicBlock(nn.Module):
         if not spiking:
             y = self.act1(self.bn1(self.conv1(x)))
             return self.act2(self.bn2(self.conv2(y)) + self.shortcut(x))
-        y = self.act1(time_apply(nn.Sequential(self.conv1, self.bn1), x))
-        y = time_apply(nn.Sequential(self.conv2, self.bn2), y)
+        y = self.act1(time_apply(lambda z: self.bn1(self.conv1(z)), x))
+        y = time_apply(lambda z: self.bn2(self.conv2(z)), y)
         s = time_apply(self.shortcut, x) if len(self.shortcut) else x
         return self.act2(y + s)
 
