@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .neurons import LIF, RESETS
+from .neurons import LIF, check_lif_params
 from .surrogate import SURROGATES, get_surrogate
 
 __all__ = [
@@ -64,12 +64,7 @@ class NeuronSpec:
     per_channel: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta={self.beta}: expected a leak in [0, 1]")
-        if self.threshold <= 0:
-            raise ValueError(f"threshold={self.threshold}: expected a positive number")
-        if self.reset not in RESETS:
-            raise ValueError(f"reset={self.reset!r}: expected one of {RESETS}")
+        check_lif_params(self.beta, self.threshold, self.reset)
         if self.surrogate not in SURROGATES:
             raise ValueError(f"surrogate={self.surrogate!r}: expected one of {sorted(SURROGATES)}")
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from .surrogate import Surrogate, get_surrogate
 
-__all__ = ["LIFState", "lif_step", "lif_sequence", "LIF", "RESETS"]
+__all__ = ["LIFState", "lif_step", "lif_sequence", "LIF", "RESETS", "check_lif_params"]
 
 RESETS = ("subtract", "zero")
 
@@ -44,6 +44,15 @@ class LIFState(NamedTuple):
 def _check_reset(reset: str) -> None:
     if reset not in RESETS:
         raise ValueError(f"unknown reset {reset!r}; expected one of {RESETS}")
+
+
+def check_lif_params(beta: float, threshold: float, reset: str) -> None:
+    """Raise ValueError naming the value if a LIF leak, threshold or reset is not accepted."""
+    _check_reset(reset)
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta={beta}: expected a leak in [0, 1]")
+    if threshold <= 0:
+        raise ValueError(f"threshold={threshold}: expected a positive number")
 
 
 def lif_step(
@@ -155,9 +164,8 @@ def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None
     """
     constant = steps is not None
     T = steps if constant else current.shape[0]
-    shape = current.shape if constant else current.shape[1:]
-    mem_all = _steps_like(current if constant else current[0], T)
-    spk_all = _steps_like(current if constant else current[0], T)
+    step = current if constant else current[0]
+    mem_all, spk_all = _steps_like(step, T), _steps_like(step, T)
     for t in range(T):
         cur = current if constant else current[t]
         mem = mem_all[t]
@@ -256,11 +264,7 @@ class LIF(nn.Module):
         channels: int | None = None,
     ) -> None:
         super().__init__()
-        _check_reset(reset)
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta={beta}: expected a leak in [0, 1]")
-        if threshold <= 0:
-            raise ValueError(f"threshold={threshold}: expected a positive number")
+        check_lif_params(beta, threshold, reset)
         shape = (channels,) if channels else ()
         self.beta = nn.Parameter(torch.full(shape, float(beta)), requires_grad=learn_beta)
         self.threshold = nn.Parameter(torch.full(shape, float(threshold)), requires_grad=learn_threshold)
