@@ -756,21 +756,11 @@ def _load_dvs_gesture(
     ``size x size`` (``None`` keeps 128). ``limit`` keeps at most that many recordings per
     source split (class-stratified, from ``seed``) because conversion is slow.
     """
-    tonic = _require_tonic()
-    base = root / "DVSGesture"
-    for archive, folder in (("ibmGestureTrain.tar.gz", "ibmGestureTrain"), ("ibmGestureTest.tar.gz", "ibmGestureTest")):
-        # tonic checks for the archive and the extracted folder; check first for a clear message
-        if not (base / archive).is_file() or not any((base / folder).glob("**/*.npy")):
-            raise _missing(
-                f"'{archive}' and its extracted folder '{folder}/'", [base], _DVS_SOURCE,
-                f"DVSGesture/{archive} + DVSGesture/{folder}/",
-            )
-    cls = _offline(tonic.datasets.DVSGesture, _DVS_SOURCE, "DVSGesture/<archive> + extracted folder")
-    train, val, test = _tonic_splits(
-        lambda tr: cls(save_to=str(root), train=tr), seed, timesteps, size, val_fraction, limit
-    )
-    return Dataset(
-        "dvs-gesture", train, val, test, 11, "event", tuple(train.x.shape[1:]), list(_DVS_GESTURE_CLASSES)
+    return _tonic_dataset(
+        "dvs-gesture", "DVSGesture", root, "DVSGesture",
+        (("ibmGestureTrain.tar.gz", "ibmGestureTrain"), ("ibmGestureTest.tar.gz", "ibmGestureTest")),
+        lambda folder: any(folder.glob("**/*.npy")), _DVS_SOURCE, list(_DVS_GESTURE_CLASSES),
+        seed, timesteps, size, val_fraction, limit,
     )
 
 
@@ -788,21 +778,46 @@ def _load_n_mnist(
     Recordings are binned into ``timesteps`` frames on the 34x34 sensor (``size`` sum-pools
     them smaller). ``limit`` keeps at most that many recordings per source split.
     """
+    return _tonic_dataset(
+        "n-mnist", "NMNIST", root, "NMNIST", (("train.zip", "Train"), ("test.zip", "Test")),
+        Path.is_dir, _NMNIST_SOURCE, list(_DIGIT_CLASSES), seed, timesteps, size, val_fraction, limit,
+    )
+
+
+def _tonic_dataset(
+    name: str,
+    tonic_class: str,
+    root: Path,
+    folder: str,
+    files: tuple[tuple[str, str], ...],
+    extracted: Callable[[Path], bool],
+    source: str,
+    classes: list[str],
+    seed: int,
+    timesteps: int,
+    size: int | None,
+    val_fraction: float,
+    limit: int | None,
+) -> Dataset:
+    """Load a tonic event data set from ``root/folder`` after checking its files ourselves.
+
+    ``files`` lists (archive, extracted folder) pairs; ``extracted(path)`` says whether an
+    extracted folder holds the recordings. tonic would try to download anything missing,
+    so a missing file raises the kit's own clear error first.
+    """
     tonic = _require_tonic()
-    base = root / "NMNIST"
-    for archive, folder in (("train.zip", "Train"), ("test.zip", "Test")):
-        if not (base / archive).is_file() or not (base / folder).is_dir():
+    base = root / folder
+    for archive, sub in files:
+        if not (base / archive).is_file() or not extracted(base / sub):
             raise _missing(
-                f"'{archive}' and its extracted folder '{folder}/'", [base], _NMNIST_SOURCE,
-                f"NMNIST/{archive} + NMNIST/{folder}/",
+                f"'{archive}' and its extracted folder '{sub}/'", [base], source,
+                f"{folder}/{archive} + {folder}/{sub}/",
             )
-    cls = _offline(tonic.datasets.NMNIST, _NMNIST_SOURCE, "NMNIST/<archive> + extracted folder")
+    cls = _offline(getattr(tonic.datasets, tonic_class), source, f"{folder}/<archive> + extracted folder")
     train, val, test = _tonic_splits(
         lambda tr: cls(save_to=str(root), train=tr), seed, timesteps, size, val_fraction, limit
     )
-    return Dataset(
-        "n-mnist", train, val, test, 10, "event", tuple(train.x.shape[1:]), list(_DIGIT_CLASSES)
-    )
+    return Dataset(name, train, val, test, len(classes), "event", tuple(train.x.shape[1:]), classes)
 
 
 # --------------------------------------------------------------------------- entry point
