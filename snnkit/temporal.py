@@ -46,26 +46,27 @@ class StepResult:
     seconds: float
 
 
-def check_schedule(schedule: Sequence[int]) -> list[int]:
+def check_schedule(schedule: Sequence[int], name: str = "schedule") -> list[int]:
     """Return ``schedule`` as a list of ints after checking it.
 
     Accepted: a non-empty sequence of integers >= 1 that never increases (equal
-    neighbours are allowed: more epochs at the same T).
+    neighbours are allowed: more epochs at the same T). ``name`` is how error messages
+    call it (e.g. a notebook parameter's name).
 
     Raises:
         ValueError: naming the offending value and what is accepted.
     """
     if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Sequence):
-        raise ValueError(f"schedule={schedule!r}: expected a non-empty list of time steps, e.g. [25, 15, 10, 5]")
+        raise ValueError(f"{name}={schedule!r}: expected a non-empty list of time steps, e.g. [25, 15, 10, 5]")
     if len(schedule) == 0:
-        raise ValueError("schedule=[]: expected a non-empty list of time steps, e.g. [25, 15, 10, 5]")
+        raise ValueError(f"{name}=[]: expected a non-empty list of time steps, e.g. [25, 15, 10, 5]")
     out = []
     for i, T in enumerate(schedule):
         if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-            raise ValueError(f"schedule[{i}]={T!r}: expected an integer >= 1 (time steps)")
+            raise ValueError(f"{name}[{i}]={T!r}: expected an integer >= 1 (time steps)")
         if out and T > out[-1]:
             raise ValueError(
-                f"schedule[{i}]={T} is larger than schedule[{i - 1}]={out[-1]}: expected a non-increasing schedule"
+                f"{name}[{i}]={T} is larger than {name}[{i - 1}]={out[-1]}: expected a non-increasing schedule"
             )
         out.append(int(T))
     return out
