@@ -1,15 +1,18 @@
 """snnkit: a study kit for compressing spiking neural networks.
 
-Core modules are imported with the package; the notebook pipeline (``snnkit.notebook``,
-``snnkit.widgets``, ``snnkit.runner``, ``snnkit.plots``) is imported on demand.
+The engine (``neurons``, ``surrogate``, ``models``, ``encoding``, ``train``, ``convert``,
+``recipes``, ``data``), the compression package (``snnkit.compress``) and the metrics
+(``snnkit.metrics``) are imported with the package; the notebook pipeline
+(``snnkit.notebook`` and its ``plots``, ``widgets``, ``runner``) on demand.
 """
 from . import _alloc
 
 _alloc.tune_malloc()
 
-from . import convert, data, encoding, metrics, models, neurons, pca, quant, surrogate, train  # noqa: E402
+from . import compress, convert, data, encoding, metrics, models, neurons, recipes, surrogate, train  # noqa: E402
 from .models import NeuronSpec, ResNetSpec, VGGSpec, build  # noqa: E402
 from .neurons import LIF  # noqa: E402
+from .registry import Registry  # noqa: E402
 from .train import TrainConfig, evaluate, fit  # noqa: E402
 
 __version__ = "0.1.0"

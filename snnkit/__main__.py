@@ -15,8 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import runner
-from .notebook import PROFILES
+from .notebook import PROFILES, runner
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -36,8 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from .registry import Registry
+
 __all__ = [
     "DATASETS",
+    "LOADERS",
     "GESTURE_CLASSES",
     "Dataset",
     "Split",
@@ -833,18 +836,22 @@ def _check_nonneg(name: str, value: float) -> None:
         raise ValueError(f"{name}={value!r} is not accepted; expected a number >= 0")
 
 
-_LOADERS: dict[str, Callable[..., Dataset]] = {
-    "digits": _load_digits,
-    "event-digits": _load_event_digits,
-    "event-gestures": _load_event_gestures,
-    "mnist": _load_mnist,
-    "fashion-mnist": _load_fashion_mnist,
-    "cifar10": _load_cifar10,
-    "dvs-gesture": _load_dvs_gesture,
-    "n-mnist": _load_n_mnist,
-}
+#: name -> loader ``fn(seed, **options) -> Dataset``; :func:`load_dataset` is the way to call one.
+LOADERS: Registry[Callable[..., Dataset]] = Registry("dataset")
+for _name, _loader in (
+    ("digits", _load_digits),
+    ("event-digits", _load_event_digits),
+    ("event-gestures", _load_event_gestures),
+    ("mnist", _load_mnist),
+    ("fashion-mnist", _load_fashion_mnist),
+    ("cifar10", _load_cifar10),
+    ("dvs-gesture", _load_dvs_gesture),
+    ("n-mnist", _load_n_mnist),
+):
+    LOADERS.register(_name, _loader)
 
-DATASETS: tuple[str, ...] = tuple(_LOADERS)
+#: The names :func:`load_dataset` accepts.
+DATASETS: tuple[str, ...] = LOADERS.names()
 
 
 def load_dataset(
@@ -864,9 +871,7 @@ def load_dataset(
         ValueError: unknown name or option, or a corrupt file.
         FileNotFoundError: a real data file is missing (the message says where to put it).
     """
-    if name not in _LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
-    loader = _LOADERS[name]
+    loader = LOADERS.get(name)
     params = inspect.signature(loader).parameters
     accepted = [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "root"]
     for key in options:

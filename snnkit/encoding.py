@@ -5,7 +5,9 @@
 * :func:`latency` -- one spike per input, earlier for brighter inputs.
 * :func:`events` -- event data ``(B, T0, 2, H, W)`` moved to time-first and cut to ``T`` steps.
 
-:func:`encode` dispatches by name; :data:`ENCODERS` lists the names.
+:func:`encode` dispatches by name (:data:`ENCODERS`). :func:`model_input` is the one path
+by which a data batch, a number of time steps ``T`` and an encoding become a model's input:
+the trainer, the criteria, the metrics and temporal pruning all call it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["ENCODERS", "direct", "encode", "events", "latency", "rate"]
+from .registry import Registry
+
+__all__ = ["ENCODERS", "direct", "encode", "events", "latency", "model_input", "rate"]
 
 
 def _check_T(T: object) -> None:
@@ -107,15 +111,13 @@ def events(x: torch.Tensor, T: int | None = None) -> torch.Tensor:
     return x[:, :T].transpose(0, 1)
 
 
-# Uniform (x, T, generator) signature; only rate uses the generator.
-_DISPATCH: dict[str, Callable[[torch.Tensor, int, torch.Generator | None], torch.Tensor]] = {
-    "direct": lambda x, T, g: direct(x, T),
-    "rate": lambda x, T, g: rate(x, T, generator=g),
-    "latency": lambda x, T, g: latency(x, T),
-    "events": lambda x, T, g: events(x, T),
-}
-
-ENCODERS: tuple[str, ...] = tuple(_DISPATCH)
+#: name -> encoder with the uniform signature ``fn(x, T, generator) -> (T, B, ...)``;
+#: only ``rate`` uses the generator.
+ENCODERS: Registry[Callable[[torch.Tensor, int, torch.Generator | None], torch.Tensor]] = Registry("encoder")
+ENCODERS.register("direct", lambda x, T, g: direct(x, T))
+ENCODERS.register("rate", lambda x, T, g: rate(x, T, generator=g))
+ENCODERS.register("latency", lambda x, T, g: latency(x, T))
+ENCODERS.register("events", lambda x, T, g: events(x, T))
 
 
 def encode(name: str, x: torch.Tensor, T: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -123,7 +125,29 @@ def encode(name: str, x: torch.Tensor, T: int, generator: torch.Generator | None
 
     ``generator`` is used by ``rate`` only; the others are deterministic.
     """
-    if name not in _DISPATCH:
-        raise ValueError(f"unknown encoder {name!r}; expected one of: {', '.join(ENCODERS)}")
+    fn = ENCODERS.get(name)
     _check_T(T)
-    return _DISPATCH[name](x, T, generator)
+    return fn(x, T, generator)
+
+
+def model_input(
+    x: torch.Tensor,
+    T: int,
+    encoding: str = "direct",
+    *,
+    spiking: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Turn a data batch into a model's input.
+
+    Static batches (B, C, H, W) are encoded with ``encoding`` to (T, B, C, H, W) for an SNN;
+    event batches (B, T0, 2, H, W) become their first ``T`` frames (T, B, 2, H, W), whatever
+    ``encoding`` says. An ANN (``spiking=False``) gets the static batch as is, or the event
+    counts summed over time (B, 2, H, W); ``T`` is then ignored.
+    """
+    event = x.dim() == 5
+    if not spiking:
+        return x.sum(1) if event else x
+    if event:
+        return events(x, T)
+    return encode(encoding, x, T, generator=generator)

@@ -35,6 +35,7 @@ __all__ = [
     "build",
     "readout",
     "probe",
+    "layer_labels",
     "lif_layers",
     "time_apply",
 ]
@@ -66,7 +67,7 @@ class NeuronSpec:
     def __post_init__(self) -> None:
         check_lif_params(self.beta, self.threshold, self.reset)
         if self.surrogate not in SURROGATES:
-            raise ValueError(f"surrogate={self.surrogate!r}: expected one of {sorted(SURROGATES)}")
+            raise ValueError(f"surrogate={self.surrogate!r}: expected one of {', '.join(SURROGATES)}")
 
     def make(self, channels: int) -> LIF:
         return LIF(
@@ -392,6 +393,20 @@ def readout(out: torch.Tensor, spiking: bool | None = None) -> torch.Tensor:
 def lif_layers(model: nn.Module) -> list[tuple[str, LIF]]:
     """The LIF layers of a model, in forward order, with their module names."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, LIF)]
+
+
+def layer_labels(model: nn.Module) -> dict[str, str]:
+    """Short names of the Conv and Linear layers for figures and menus, keyed by module name.
+
+    Numbered in forward order over both kinds: ``{"body.layers.0": "conv1", ...,
+    "body.layers.13": "fc6"}``. The i-th label of a VGG net also names the i-th prunable
+    width (``spec.widths``), whose LIF layer follows that conv or linear layer.
+    """
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            out[name] = f"{'conv' if isinstance(m, nn.Conv2d) else 'fc'}{len(out) + 1}"
+    return out
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .registry import Registry
+
 __all__ = ["Surrogate", "ATan", "FastSigmoid", "Triangular", "SURROGATES", "get_surrogate"]
 
 
@@ -103,11 +105,11 @@ class Triangular(Surrogate):
         return x.abs_().div_(-self.width).add_(1.0).clamp_(min=0.0).mul_(scale)
 
 
-SURROGATES: dict[str, type[Surrogate]] = {
-    "arctan": ATan,
-    "fast-sigmoid": FastSigmoid,
-    "triangular": Triangular,
-}
+#: name -> surrogate class; each class takes its shape parameter as its first argument.
+SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
+SURROGATES.register("arctan", ATan)
+SURROGATES.register("fast-sigmoid", FastSigmoid)
+SURROGATES.register("triangular", Triangular)
 
 
 def get_surrogate(name: str | Surrogate, param: float | None = None) -> Surrogate:
@@ -119,7 +121,5 @@ def get_surrogate(name: str | Surrogate, param: float | None = None) -> Surrogat
     """
     if isinstance(name, Surrogate):
         return name
-    if name not in SURROGATES:
-        raise ValueError(f"unknown surrogate {name!r}; expected one of {sorted(SURROGATES)}")
-    cls = SURROGATES[name]
+    cls = SURROGATES.get(name)
     return cls() if param is None else cls(float(param))

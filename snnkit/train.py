@@ -2,7 +2,7 @@
 
 ::
 
-    cfg = TrainConfig(epochs=5, timesteps=8, encoding="direct")
+    cfg = TrainConfig(epochs=5, T=8, encoding="direct")
     history = fit(model, data, cfg)           # data: a snnkit.data.Dataset
     acc = evaluate(model, data.test, cfg)
 
@@ -34,7 +34,6 @@ __all__ = [
     "fit",
     "evaluate",
     "predict",
-    "prepare_input",
     "save_checkpoint",
     "load_checkpoint",
     "LOSSES",
@@ -53,9 +52,10 @@ class TrainConfig:
         epochs: passes over the training split (0 only evaluates).
         lr: learning rate.
         batch_size: samples per step.
-        timesteps: T for an SNN (ignored by an ANN).
+        T: time steps for an SNN (ignored by an ANN).
         encoding: how a static batch becomes (T, B, ...) input: "direct", "rate" or
-            "latency" (event data always uses its own frames).
+            "latency" (event data always uses its own frames); see
+            :func:`snnkit.encoding.model_input`.
         optimizer: "adam" or "sgd" (momentum 0.9).
         weight_decay: L2 penalty.
         loss: "ce" (cross-entropy on the time-averaged output) or "mse" (mean squared
@@ -70,7 +70,7 @@ class TrainConfig:
     epochs: int = 5
     lr: float = 1e-3
     batch_size: int = 64
-    timesteps: int = 8
+    T: int = 8
     encoding: str = "direct"
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -84,14 +84,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.epochs, int) and self.epochs >= 0):
             raise ValueError(f"epochs={self.epochs!r}: expected an integer >= 0")
-        if not (isinstance(self.timesteps, int) and self.timesteps >= 1):
-            raise ValueError(f"timesteps={self.timesteps!r}: expected an integer >= 1")
+        if not (isinstance(self.T, int) and not isinstance(self.T, bool) and self.T >= 1):
+            raise ValueError(f"T={self.T!r}: expected an integer >= 1 (time steps)")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size={self.batch_size!r}: expected an integer >= 1")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr!r}: expected a positive number")
         if self.encoding not in enc.ENCODERS:
-            raise ValueError(f"encoding={self.encoding!r}: expected one of {tuple(enc.ENCODERS)}")
+            raise ValueError(f"encoding={self.encoding!r}: expected one of {', '.join(enc.ENCODERS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss={self.loss!r}: expected one of {LOSSES}")
         if self.optimizer not in OPTIMIZERS:
@@ -119,21 +119,10 @@ def _is_spiking(model: nn.Module) -> bool:
     return bool(getattr(model, "spiking", True))
 
 
-def prepare_input(
-    model: nn.Module, x: torch.Tensor, cfg: TrainConfig, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Turn a data batch into the model's input.
-
-    Static batches (B, C, H, W) are encoded to (T, B, C, H, W) for an SNN; event batches
-    (B, T0, 2, H, W) become (T, B, 2, H, W) frames (the first ``cfg.timesteps``). An ANN
-    gets the static batch as is, or the event counts summed over time.
-    """
-    event = x.dim() == 5
-    if not _is_spiking(model):
-        return x.sum(1) if event else x
-    if event:
-        return enc.events(x, cfg.timesteps)
-    return enc.encode(cfg.encoding, x, cfg.timesteps, generator=generator)
+def _model_input(model: nn.Module, x: torch.Tensor, cfg: TrainConfig,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """``x`` as ``model``'s input at ``cfg.T`` and ``cfg.encoding`` (see :func:`snnkit.encoding.model_input`)."""
+    return enc.model_input(x, cfg.T, cfg.encoding, spiking=_is_spiking(model), generator=generator)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -155,7 +144,7 @@ def predict(model: nn.Module, split, cfg: TrainConfig) -> tuple[torch.Tensor, to
     outs, ys = [], []
     try:
         for x, y in split.loader(cfg.batch_size * 2, shuffle=False):
-            x = prepare_input(model, x.to(cfg.device), cfg, gen)
+            x = _model_input(model, x.to(cfg.device), cfg, gen)
             outs.append(_logits(model, x).float().cpu())
             ys.append(y)
     finally:
@@ -219,7 +208,7 @@ def fit(
         batches = train_split.loader(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch)
         for x, y in tqdm(batches, total=n_batches, leave=False, disable=not cfg.progress, desc=f"epoch {epoch + 1}"):
             x, y = x.to(cfg.device), y.to(cfg.device)
-            inp = prepare_input(model, x, cfg, gen)
+            inp = _model_input(model, x, cfg, gen)
             logits = _logits(model, inp)
             loss = _loss(logits, y, cfg.loss)
             if extra_loss is not None:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from snnkit.encoding import ENCODERS, direct, encode, events, latency, rate
+from snnkit.encoding import ENCODERS, direct, encode, events, latency, model_input, rate
 
 
 def test_direct_is_stride0_view_with_values():
@@ -76,7 +76,7 @@ def test_events_slices_time_first():
 
 def test_encode_dispatch_matches_functions():
     x = torch.rand(2, 5)
-    assert ENCODERS == ("direct", "rate", "latency", "events")
+    assert ENCODERS.names() == ("direct", "rate", "latency", "events")
     assert torch.equal(encode("direct", x, 3), direct(x, 3))
     assert encode("direct", x, 3).stride(0) == 0
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
@@ -97,3 +97,16 @@ def test_encode_errors():
         rate(x, 0)
     with pytest.raises(ValueError, match="threshold"):
         latency(x, 3, threshold=0.0)
+
+
+def test_model_input_is_the_one_path_from_a_batch_to_a_model_input():
+    x = torch.rand(2, 1, 3, 3)
+    assert torch.equal(model_input(x, 4), direct(x, 4)) and model_input(x, 4).stride(0) == 0
+    g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    assert torch.equal(model_input(x, 4, "rate", generator=g1), rate(x, 4, generator=g2))
+    assert model_input(x, 4, spiking=False) is x  # an ANN sees the static batch
+    ev = torch.rand(2, 6, 2, 3, 3)
+    assert torch.equal(model_input(ev, 4, "direct"), events(ev, 4))  # event data: its own frames
+    assert torch.equal(model_input(ev, 4, spiking=False), ev.sum(1))  # ANN: counts over time
+    with pytest.raises(ValueError, match="unknown encoder 'poisson'"):
+        model_input(x, 4, "poisson")

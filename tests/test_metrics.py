@@ -21,7 +21,7 @@ from torch.nn.utils import prune
 from snnkit import metrics as M
 from snnkit.encoding import direct
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
-from snnkit.quant import quantize_model
+from snnkit.compress.quant import quantize_model
 
 CONV, LIF, LIN = "body.layers.0", "body.layers.1", "body.layers.4"
 SPEC = VGGSpec(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from snnkit import notebook as nbh
+from snnkit.notebook import config as nbh
 from snnkit.notebook import (
     Config,
     ConfigError,

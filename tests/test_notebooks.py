@@ -34,7 +34,7 @@ import nbformat
 import pytest
 
 from snnkit.notebook import COMMON_PARAMETERS, REPO_ROOT
-from snnkit.runner import discover_notebooks, run_notebook
+from snnkit.notebook.runner import discover_notebooks, run_notebook
 
 NOTEBOOKS = discover_notebooks(REPO_ROOT / "notebooks")
 BANDS_DIR = Path(__file__).resolve().parent / "bands"

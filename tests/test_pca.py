@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from snnkit.pca import PCAResult, explained_variance, feature_matrix, pca_width, pca_widths
+from snnkit.compress.pca import components_needed, explained_variance, feature_matrix, pca_width
 
 
 def _low_rank(n_obs: int, c: int, rank: int, noise: float, seed: int) -> torch.Tensor:
@@ -56,8 +56,7 @@ def test_width_matches_sklearn(seed, threshold):
     x = _low_rank(400, 16, rank=6, noise=0.2, seed=seed)
     ref = PCA(n_components=threshold, svd_solver="full").fit(x.numpy()).n_components_
     assert pca_width(explained_variance(x.float()), threshold) == ref
-    res = pca_widths({"conv": _as_conv(x, 4, 10, 10), "fc": x}, threshold)
-    assert res.widths == {"conv": ref, "fc": ref}
+    assert pca_width(explained_variance(_as_conv(x, 4, 10, 10)), threshold) == ref
 
 
 @pytest.mark.parametrize("rank", [1, 3, 7])
@@ -68,9 +67,9 @@ def test_known_rank_layer(rank):
     # Comparable component scales so that all r components matter at 0.99.
     x = torch.randn(obs, rank, generator=g) @ torch.randn(rank, c, generator=g)
     x = x + 1e-4 * torch.randn(obs, c, generator=g)
-    res = pca_widths({"layer": _as_conv(x, n, h, w)}, 0.99)
-    assert res.widths["layer"] == rank
-    assert res.original["layer"] == c
+    ratios = explained_variance(_as_conv(x, n, h, w))
+    assert ratios.shape == (c,)
+    assert pca_width(ratios, 0.99) == rank
 
 
 def test_pca_width_rule():
@@ -90,8 +89,8 @@ def test_zero_variance():
     ratios = explained_variance(a)
     assert torch.equal(ratios, torch.zeros(6, dtype=torch.float64))
     assert pca_width(ratios, 0.9) == 1
-    res = pca_widths({"dead": a, "single": torch.randn(1, 5)}, 0.9)
-    assert res.widths == {"dead": 1, "single": 1}
+    assert pca_width(explained_variance(torch.randn(1, 5)), 0.9) == 1  # one observation
+    assert components_needed(torch.zeros(0, dtype=torch.float64), 0.9) == 1
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.1, 1.5, float("nan"), "high"])
@@ -100,24 +99,10 @@ def test_bad_threshold_raises(bad):
         pca_width(torch.tensor([1.0]), bad)
     assert repr(bad) in str(exc.value) and "(0, 1]" in str(exc.value)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
-        pca_widths({}, bad)
+        components_needed(torch.tensor([1.0]), bad)
 
 
-def test_result_fields_and_order():
-    g = torch.Generator().manual_seed(5)
-    feats = {
-        "b": torch.randn(30, 8, generator=g) @ torch.diag(torch.tensor([5.0, 3, 1, 0.1, 0.1, 0.1, 0.1, 0.1])),
-        "a": torch.randn(5, 4, 3, 3, generator=g),
-    }
-    res = pca_widths(feats, 0.9)
-    assert isinstance(res, PCAResult)
-    assert list(res.widths) == ["b", "a"] == list(res.curves) == list(res.original)
-    assert res.original == {"b": 8, "a": 4}
-    assert res.threshold == 0.9
-    for name, curve in res.curves.items():
-        assert curve.shape == (res.original[name],)
-        assert float(curve[-1]) == pytest.approx(1.0)
-        k = res.widths[name]
-        assert curve[k - 1] >= 0.9 and (k == 1 or curve[k - 2] < 0.9)
-    assert res.ratio == pytest.approx(sum(res.widths.values()) / 12)
-    assert res.layer_ratios()["b"] == res.widths["b"] / 8
+def test_components_needed_reads_a_cumulative_curve():
+    curve = torch.cumsum(torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64), 0)
+    assert [components_needed(curve, t) for t in (0.5, 0.51, 0.8, 0.96, 1.0)] == [1, 2, 2, 4, 4]
+    assert components_needed(curve, 0.8) == pca_width(torch.tensor([0.5, 0.3, 0.15, 0.05]), 0.8)

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from snnkit import plots
+from snnkit.notebook import plots
 from snnkit.data import load_dataset
 
 

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from snnkit import runner
+from snnkit.notebook import runner
 from snnkit.notebook import REPO_ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-import snnkit.temporal as temporal
+import snnkit.compress.temporal as temporal
 from snnkit.data import Dataset, Split, load_dataset
 from snnkit.models import NeuronSpec, VGGSpec, build
-from snnkit.robustness import accuracy_under_noise, add_noise
-from snnkit.temporal import StepResult, check_schedule, direct, gradual
+from snnkit.metrics.robustness import accuracy_under_noise, add_noise
+from snnkit.compress.temporal import StepResult, check_schedule, direct, gradual
 from snnkit.train import TrainConfig, evaluate, fit
 
 
@@ -53,7 +53,7 @@ def test_gradual_runs_the_schedule_in_order_from_the_previous_weights(tiny, monk
     real_fit = temporal.fit
 
     def spy(model, data, cfg, **kw):
-        calls.append((cfg.timesteps, cfg.epochs, cfg.seed))
+        calls.append((cfg.T, cfg.epochs, cfg.seed))
         return real_fit(model, data, cfg, **kw)
 
     monkeypatch.setattr(temporal, "fit", spy)
@@ -68,7 +68,7 @@ def test_gradual_runs_the_schedule_in_order_from_the_previous_weights(tiny, monk
         assert isinstance(s, StepResult) and 0.0 <= s.val_acc <= 1.0 and 0.0 <= s.test_acc <= 1.0
         assert s.seconds >= 0
     # the recorded accuracy is the model's accuracy at that T
-    assert steps[-1].test_acc == evaluate(model, tiny.test, CFG.replace(timesteps=1))
+    assert steps[-1].test_acc == evaluate(model, tiny.test, CFG.replace(T=1))
     with pytest.raises(ValueError, match="expected one integer or 4"):
         gradual(model, tiny, schedule=[4, 2, 2, 1], epochs_per_step=[1, 1], cfg=CFG)
     with pytest.raises(ValueError, match="epochs_per_step entry -1"):
@@ -78,17 +78,17 @@ def test_gradual_runs_the_schedule_in_order_from_the_previous_weights(tiny, monk
 def test_direct_trains_at_the_final_T_only(tiny):
     start = build(small_spec(tiny), seed=0)
     before = start.body.layers[0].weight.detach().clone()
-    res = direct(start, tiny, T_final=2, epochs=2, cfg=CFG, copy_model=True)
+    res = direct(start, tiny, T=2, epochs=2, cfg=CFG, copy_model=True)
     assert (res.T, res.epochs) == (2, 2) and 0.0 <= res.test_acc <= 1.0
     assert torch.equal(start.body.layers[0].weight, before)  # the copy was trained
-    fresh = direct(lambda: build(small_spec(tiny), seed=0), tiny, T_final=2, epochs=2, cfg=CFG)
+    fresh = direct(lambda: build(small_spec(tiny), seed=0), tiny, T=2, epochs=2, cfg=CFG)
     assert fresh == StepResult(2, 2, res.val_acc, res.test_acc, fresh.seconds)  # same start, same run
-    untrained = direct(start, tiny.train, T_final=1, epochs=0, cfg=CFG, test=tiny.test)
-    assert math.isnan(untrained.val_acc) and untrained.test_acc == evaluate(start, tiny.test, CFG.replace(timesteps=1))
-    with pytest.raises(ValueError, match="T_final=0: expected an integer >= 1"):
-        direct(start, tiny, T_final=0, epochs=1, cfg=CFG)
+    untrained = direct(start, tiny.train, T=1, epochs=0, cfg=CFG, test=tiny.test)
+    assert math.isnan(untrained.val_acc) and untrained.test_acc == evaluate(start, tiny.test, CFG.replace(T=1))
+    with pytest.raises(ValueError, match="T=0: expected an integer >= 1"):
+        direct(start, tiny, T=0, epochs=1, cfg=CFG)
     with pytest.raises(ValueError, match="expected an nn.Module or a function"):
-        direct(3, tiny, T_final=2, epochs=1, cfg=CFG)
+        direct(3, tiny, T=2, epochs=1, cfg=CFG)
 
 
 # ------------------------------------------------------------------------------------ noise
@@ -107,7 +107,7 @@ def test_add_noise_clamps_and_checks():
 
 def test_noise_lowers_the_accuracy_of_a_trained_snn(tiny):
     model = build(small_spec(tiny), seed=0)
-    cfg = CFG.replace(epochs=3, timesteps=4, lr=1e-2)
+    cfg = CFG.replace(epochs=3, T=4, lr=1e-2)
     fit(model, load_dataset("digits", seed=0, size=8).train.subset(400), cfg, val=None)
     clean = evaluate(model, tiny.test, cfg)
     assert clean > 0.5  # trained well above chance (0.1)

@@ -23,7 +23,7 @@ def spec_for(ds):
 def test_snn_learns_digits_above_90_percent_in_under_a_minute(digits):
     t0 = time.perf_counter()
     model = build(spec_for(digits), seed=0)
-    cfg = TrainConfig(epochs=6, timesteps=4, lr=5e-3, batch_size=32, progress=False)
+    cfg = TrainConfig(epochs=6, T=4, lr=5e-3, batch_size=32, progress=False)
     hist = fit(model, digits, cfg)
     acc = evaluate(model, digits.test, cfg)
     seconds = time.perf_counter() - t0
@@ -34,7 +34,7 @@ def test_snn_learns_digits_above_90_percent_in_under_a_minute(digits):
 
 def test_training_is_deterministic_for_a_seed(digits):
     small = digits.train.subset(200)
-    cfg = TrainConfig(epochs=1, timesteps=3, encoding="rate", batch_size=50, progress=False)
+    cfg = TrainConfig(epochs=1, T=3, encoding="rate", batch_size=50, progress=False)
     losses = []
     for _ in range(2):
         m = build(spec_for(digits), seed=1)
@@ -56,8 +56,8 @@ def test_ann_twin_trains_with_the_same_trainer(digits):
 def test_bad_config_values_are_named():
     with pytest.raises(ValueError, match="epochs=-1"):
         TrainConfig(epochs=-1)
-    with pytest.raises(ValueError, match="timesteps=0: expected an integer >= 1"):
-        TrainConfig(timesteps=0)
+    with pytest.raises(ValueError, match="T=0: expected an integer >= 1"):
+        TrainConfig(T=0)
     with pytest.raises(ValueError, match="encoding='poisson'"):
         TrainConfig(encoding="poisson")
 
@@ -106,7 +106,7 @@ def test_conversion_of_a_deep_net_keeps_the_ann_accuracy(digits):
     ann_acc = evaluate(ann, digits.test, cfg)
     x = digits.train.x[:512]
     by_threshold, by_weight = convert(ann, x, 99.9), convert(ann, x, 99.9, mode="weights")
-    eval_cfg = cfg.replace(timesteps=64, batch_size=128)
+    eval_cfg = cfg.replace(T=64, batch_size=128)
     assert ann_acc > 0.9
     for snn in (by_threshold, by_weight):
         acc = evaluate(snn, digits.test, eval_cfg)

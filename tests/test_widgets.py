@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from snnkit import widgets  # noqa: E402
+from snnkit.notebook import widgets  # noqa: E402
 from snnkit.notebook import HEADLESS_ENV  # noqa: E402
-from snnkit.widgets import (  # noqa: E402
+from snnkit.notebook.widgets import (  # noqa: E402
     dropdown,
     float_slider,
     int_slider,

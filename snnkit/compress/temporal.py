@@ -8,7 +8,7 @@ survives a lower final T than with training directly at that T. :func:`direct` i
 comparison (on digits the kit's notebook finds no such advantage)::
 
     steps = gradual(snn, data, schedule=[25, 15, 10, 5, 3], epochs_per_step=2, cfg=cfg)
-    abrupt = direct(copy_of_start, data, T_final=3, epochs=10, cfg=cfg)
+    abrupt = direct(copy_of_start, data, T=3, epochs=10, cfg=cfg)
 
 A schedule is a pure list of time steps; :func:`check_schedule` validates it.
 """
@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from torch import nn
 
-from .train import TrainConfig, evaluate, fit
+from ..train import TrainConfig, evaluate, fit
 
 __all__ = ["StepResult", "check_schedule", "gradual", "direct"]
 
@@ -96,7 +96,7 @@ def _accuracy(model: nn.Module, split, cfg: TrainConfig) -> float:
 def _train_at(model: nn.Module, data, T: int, epochs: int, cfg: TrainConfig, seed: int, val, test,
               desc: str) -> StepResult:
     t0 = time.perf_counter()
-    step_cfg = cfg.replace(timesteps=T, epochs=epochs, seed=seed)
+    step_cfg = cfg.replace(T=T, epochs=epochs, seed=seed)
     if epochs > 0:
         # validation is done once after the step, not after every epoch
         fit(model, getattr(data, "train", data), step_cfg, val=None, desc=desc)
@@ -129,7 +129,7 @@ def gradual(
             training :class:`~snnkit.data.Split` (then pass ``val``/``test``).
         schedule: time steps, non-empty, each >= 1, non-increasing.
         epochs_per_step: one integer >= 0 for every step, or one per step.
-        cfg: training settings (its ``timesteps`` and ``epochs`` are replaced per step).
+        cfg: training settings (its ``T`` and ``epochs`` are replaced per step).
         val, test: splits to evaluate (default ``data.val`` / ``data.test``).
         on_step: called as ``on_step(result, model)`` after every step (e.g. to checkpoint).
 
@@ -152,7 +152,7 @@ def gradual(
 def direct(
     model: nn.Module | Callable[[], nn.Module],
     data,
-    T_final: int,
+    T: int,
     epochs: int,
     cfg: TrainConfig | None = None,
     *,
@@ -160,7 +160,7 @@ def direct(
     test=None,
     copy_model: bool = False,
 ) -> StepResult:
-    """Train directly at ``T_final`` for ``epochs`` epochs: the abrupt baseline of :func:`gradual`.
+    """Train directly at ``T`` for ``epochs`` epochs: the abrupt baseline of :func:`gradual`.
 
     For a fair comparison start from the same weights as the gradual schedule and give the
     same total number of epochs (``sum`` of its epochs per step).
@@ -170,15 +170,15 @@ def direct(
             returning a fresh one (whose trained weights are then not returned: pass a
             model to keep them).
         data, cfg, val, test: as in :func:`gradual`.
-        T_final: time steps, an integer >= 1.
+        T: the final time steps, an integer >= 1.
         epochs: epochs to train, an integer >= 0.
         copy_model: train a deep copy of ``model`` and leave the given one untouched.
 
     Returns:
-        A :class:`StepResult` at ``T_final``.
+        A :class:`StepResult` at ``T``.
     """
-    if isinstance(T_final, bool) or not isinstance(T_final, int) or T_final < 1:
-        raise ValueError(f"T_final={T_final!r}: expected an integer >= 1 (time steps)")
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T={T!r}: expected an integer >= 1 (time steps)")
     _epochs_list(epochs, 1)
     if not isinstance(model, nn.Module):
         if not callable(model):
@@ -188,4 +188,4 @@ def direct(
         model = copy.deepcopy(model)
     cfg = cfg or TrainConfig(progress=False)
     val, test = _split(data, "val", val), _split(data, "test", test)
-    return _train_at(model, data, T_final, epochs, cfg, cfg.seed, val, test, desc=f"direct T={T_final}")
+    return _train_at(model, data, T, epochs, cfg, cfg.seed, val, test, desc=f"direct T={T}")

@@ -1,4 +1,4 @@
-"""Metrics for compressed SNNs: accuracy, parameter counts, model size, activity and energy.
+"""Counting what a network is and does: parameters, model size, spikes, MACs and SynOps.
 
 Everything here is measured per **sample** (one input of the batch) and per **inference**
 (all T time steps of an SNN, one forward pass of an ANN).
@@ -29,23 +29,18 @@ Linear module and probes on every LIF layer, and returns an :class:`OpsReport`:
 
 Note that an average-pooled spike map (values like 0.25) is analog by this rule, so the
 layer after an average pool costs MACs; after a max pool the spikes stay binary.
-
-:func:`energy` turns a report into picojoules with the 45 nm figures of Horowitz (2014) in
-:data:`ENERGY_TABLE`: ``MACs x E_mac + SynOps x E_add``. Latency is T time steps for an
-SNN, one pass for an ANN (:func:`latency`, ``OpsReport.latency``).
+:mod:`snnkit.metrics.energy` prices the counts.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import Any, Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .models import lif_layers, probe
+from ..models import lif_layers, probe
 
 __all__ = [
     "accuracy",
@@ -54,17 +49,11 @@ __all__ = [
     "sparsity",
     "model_size_bits",
     "model_size_mb",
-    "ENERGY_TABLE",
-    "PRECISIONS",
-    "energy_per_op",
     "conv_fanout",
     "LayerOps",
     "OpsReport",
     "measure",
-    "energy",
-    "energy_ratio",
     "latency",
-    "summary",
 ]
 
 _CONV = nn.modules.conv._ConvNd
@@ -187,35 +176,6 @@ def model_size_bits(
 def model_size_mb(model: nn.Module, bits: Mapping[str, int] | None = None, nonzero_only: bool = False) -> float:
     """:func:`model_size_bits` in megabytes (bits / 8 / 1e6)."""
     return model_size_bits(model, bits, nonzero_only=nonzero_only) / 8 / 1e6
-
-
-# ---------------------------------------------------------------------------------------
-# energy table
-
-
-def _load_energy_table() -> dict[str, Any]:
-    text = resources.files("snnkit").joinpath("energy_45nm.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
-#: Horowitz (ISSCC 2014) 45 nm energy per operation in pJ:
-#: ``{"source": str, "fp32": {"mac": 4.6, "add": 0.9}, "fp16": {...}, "int8": {...}}``.
-ENERGY_TABLE: dict[str, Any] = _load_energy_table()
-
-#: The precisions :func:`energy_per_op` accepts.
-PRECISIONS: tuple[str, ...] = tuple(k for k, v in ENERGY_TABLE.items() if isinstance(v, dict))
-
-
-def energy_per_op(precision: str = "fp32") -> tuple[float, float]:
-    """``(mac_pJ, add_pJ)``: energy of one MAC and of one add (accumulate) in picojoules.
-
-    Raises:
-        ValueError: unknown ``precision`` (the message lists the accepted ones).
-    """
-    entry = ENERGY_TABLE.get(precision) if isinstance(precision, str) else None
-    if not isinstance(entry, dict):
-        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
-    return float(entry["mac"]), float(entry["add"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -458,32 +418,6 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
     )
 
 
-# ---------------------------------------------------------------------------------------
-# energy, latency, summary
-
-
-def energy(report: OpsReport, precision: str = "fp32") -> dict[str, float]:
-    """Energy per sample per inference: ``MACs x E_mac + SynOps x E_add``.
-
-    Spiking-input layers only accumulate (their cost is SynOps x add energy); analog-input
-    and ANN layers pay full MACs. Returns ``{"mac_pj", "syn_pj", "total_pj"}`` in picojoules
-    and ``"total_uj"`` in microjoules.
-    """
-    mac_pj, add_pj = energy_per_op(precision)
-    mac = report.macs * mac_pj
-    syn = report.synops * add_pj
-    total = mac + syn
-    return {"mac_pj": mac, "syn_pj": syn, "total_pj": total, "total_uj": total * 1e-6}
-
-
-def energy_ratio(snn_report: OpsReport, ann_report: OpsReport, precision: str = "fp32") -> float:
-    """Energy of the SNN divided by that of the ANN (below 1: the SNN is cheaper)."""
-    ann = energy(ann_report, precision)["total_pj"]
-    if ann <= 0:
-        raise ValueError("the ANN report has zero energy; cannot form a ratio")
-    return energy(snn_report, precision)["total_pj"] / ann
-
-
 def latency(T: int | OpsReport) -> int:
     """Latency in time steps: T for an SNN (or ``report.timesteps``), 1 for an ANN."""
     if isinstance(T, OpsReport):
@@ -491,23 +425,3 @@ def latency(T: int | OpsReport) -> int:
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T={T!r}: expected an integer >= 1")
     return T
-
-
-def summary(model: nn.Module, x: Tensor, precision: str = "fp32") -> dict[str, float | int]:
-    """Compact metrics for notebooks, per sample per inference.
-
-    Returns ``params``, ``nonzero`` (non-zero parameter entries), ``size_mb`` (with
-    ``model.quant_bits`` if set), ``spikes_per_inference``, ``macs``, ``synops``,
-    ``energy_uj`` (at ``precision``, fp32 by default) and ``timesteps``.
-    """
-    report = measure(model, x)
-    return {
-        "params": count_params(model),
-        "nonzero": count_nonzero(model),
-        "size_mb": model_size_mb(model),
-        "spikes_per_inference": report.spikes_per_inference,
-        "macs": report.macs,
-        "synops": report.synops,
-        "energy_uj": energy(report, precision)["total_uj"],
-        "timesteps": report.timesteps,
-    }

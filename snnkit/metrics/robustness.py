@@ -16,8 +16,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .data import Split
-from .train import TrainConfig, evaluate
+from ..data import Split
+from ..train import TrainConfig, evaluate
 
 __all__ = ["add_noise", "accuracy_under_noise"]
 

@@ -7,19 +7,17 @@ inputs; channels are the features and (sample, spatial position) pairs are the
 observations. The layer keeps as many channels as principal components are
 needed to explain a given fraction of the variance.
 
-Recording the potentials belongs to the engine; this module takes the recorded
-tensors and returns the widths.
+Recording the potentials belongs to :mod:`snnkit.compress.activity`; the criterion that
+puts the two together is ``"pca"`` in :data:`snnkit.compress.criteria.CRITERIA`. This module
+holds the pure maths: recorded tensors in, variance ratios and widths out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
-
 import torch
 from torch import Tensor
 
-__all__ = ["PCAResult", "explained_variance", "feature_matrix", "pca_width", "pca_widths"]
+__all__ = ["components_needed", "explained_variance", "feature_matrix", "pca_width"]
 
 
 def feature_matrix(a: Tensor) -> Tensor:
@@ -87,6 +85,29 @@ def _check_threshold(threshold: object) -> float:
     return t
 
 
+def components_needed(cumulative: Tensor, threshold: float) -> int:
+    """Smallest ``k >= 1`` with ``cumulative[k-1] >= threshold``, capped at ``C``.
+
+    Args:
+        cumulative: cumulative explained-variance ratios, ascending, shape ``(C,)``.
+        threshold: fraction of variance to keep, in (0, 1].
+
+    Returns:
+        ``k``; ``C`` when the curve ends just below the threshold by round-off; 1 for an
+        empty or all-zero curve (a layer without variance still needs one channel).
+
+    Raises:
+        ValueError: if ``threshold`` is not in (0, 1].
+    """
+    t = _check_threshold(threshold)
+    cum = cumulative.detach().to(torch.float64).reshape(-1)
+    if cum.numel() == 0 or cum[-1] <= 0:
+        return 1
+    # Count of prefixes still below the threshold, plus the one that reaches it.
+    k = int(torch.searchsorted(cum, torch.tensor([t], dtype=torch.float64), side="left").item()) + 1
+    return min(k, cum.numel())
+
+
 def pca_width(ratios: Tensor, threshold: float) -> int:
     """Number of principal components needed to explain ``threshold`` of the variance.
 
@@ -95,72 +116,9 @@ def pca_width(ratios: Tensor, threshold: float) -> int:
         threshold: fraction of variance to keep, in (0, 1].
 
     Returns:
-        The smallest ``k >= 1`` with ``sum(ratios[:k]) >= threshold``, capped at
-        ``C`` (the cumulative sum can end just below 1.0 by round-off). 1 for
-        all-zero ratios (a layer without variance still needs one channel).
+        :func:`components_needed` of ``cumsum(ratios)``.
 
     Raises:
         ValueError: if ``threshold`` is not in (0, 1].
     """
-    t = _check_threshold(threshold)
-    r = ratios.detach().to(torch.float64).reshape(-1)
-    if r.numel() == 0 or r.sum() <= 0:
-        return 1
-    cum = torch.cumsum(r, dim=0)
-    # Count of prefixes still below the threshold, plus the one that reaches it.
-    k = int(torch.searchsorted(cum, torch.tensor([t], dtype=torch.float64), side="left").item()) + 1
-    return min(k, r.numel())
-
-
-@dataclass
-class PCAResult:
-    """Widths chosen by :func:`pca_widths`.
-
-    Attributes:
-        widths: layer name -> number of channels to keep.
-        original: layer name -> current number of channels ``C``.
-        curves: layer name -> cumulative explained variance, float64 shape ``(C,)``
-            (``curves[name][k-1]`` is the variance fraction kept with ``k`` channels).
-        threshold: variance fraction used, in (0, 1].
-    """
-
-    widths: dict[str, int]
-    original: dict[str, int]
-    curves: dict[str, Tensor] = field(repr=False)
-    threshold: float
-
-    @property
-    def ratio(self) -> float:
-        """Fraction of channels kept over all layers, ``sum(widths) / sum(original)`` (1.0 if empty)."""
-        total = sum(self.original.values())
-        return sum(self.widths.values()) / total if total else 1.0
-
-    def layer_ratios(self) -> dict[str, float]:
-        """Per-layer fraction of channels kept, ``widths[name] / original[name]``."""
-        return {k: self.widths[k] / self.original[k] for k in self.widths}
-
-
-def pca_widths(features: Mapping[str, Tensor], threshold: float) -> PCAResult:
-    """Apply the PCA width criterion to every recorded layer.
-
-    Args:
-        features: layer name -> averaged accumulated membrane potential, shape
-            ``(N, C, H, W)`` or ``(N, C)``; the order is kept in the result.
-        threshold: fraction of variance to explain, in (0, 1].
-
-    Returns:
-        A :class:`PCAResult`.
-
-    Raises:
-        ValueError: if ``threshold`` is not in (0, 1] or a tensor has a bad shape.
-    """
-    t = _check_threshold(threshold)
-    widths: dict[str, int] = {}
-    original: dict[str, int] = {}
-    curves: dict[str, Tensor] = {}
-    for name, a in features.items():
-        ratios = explained_variance(a)
-        widths[name] = pca_width(ratios, t)
-        original[name] = int(ratios.numel())
-        curves[name] = torch.cumsum(ratios, dim=0)
-    return PCAResult(widths=widths, original=original, curves=curves, threshold=t)
+    return components_needed(torch.cumsum(ratios.detach().to(torch.float64).reshape(-1), 0), threshold)

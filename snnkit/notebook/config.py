@@ -59,7 +59,7 @@ COMMON_PARAMETERS: tuple[str, ...] = ("profile", "seed", "device", "dataset", "o
 HEADLESS_ENV = "SNNKIT_HEADLESS"
 """Environment variable the runner sets to ``1`` for the kernels it starts."""
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 """Root of the checkout this package was imported from."""
 
 INTERACTIVE_OUT = REPO_ROOT / "out" / "interactive"

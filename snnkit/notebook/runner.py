@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .notebook import HEADLESS_ENV, PROFILES, REPO_ROOT
+from .config import HEADLESS_ENV, PROFILES, REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 """Where ``python -m snnkit run`` looks for notebooks when none are named."""

@@ -22,6 +22,8 @@ from typing import Callable, Iterable, Union
 import torch
 from torch import Tensor, nn
 
+from ..registry import Registry
+
 __all__ = [
     "QUANTIZERS",
     "Quantizer",
@@ -174,11 +176,10 @@ def relative_error(w_q: Tensor, w: Tensor) -> float:
     return float(diff / ref)
 
 
-#: Name -> quantizer ``fn(w, bits) -> dequantized w``. Extend with new methods.
-QUANTIZERS: dict[str, Quantizer] = {
-    "uniform": _quantize_uniform_tensor,
-    "uniform-channel": quantize_uniform_channel,
-}
+#: Name -> quantizer ``fn(w, bits) -> dequantized w``. Extend with ``QUANTIZERS.register``.
+QUANTIZERS: Registry[Quantizer] = Registry("quantizer")
+QUANTIZERS.register("uniform", _quantize_uniform_tensor)
+QUANTIZERS.register("uniform-channel", quantize_uniform_channel)
 
 LayerFilter = Callable[[str, nn.Module], bool]
 SkipSpec = Union[Iterable[str], LayerFilter, None]
@@ -233,13 +234,11 @@ def quantize_model(
     if quantizer is None:
         quantizer = "uniform-channel" if per_channel else "uniform"
     if isinstance(quantizer, str):
-        if quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer {quantizer!r}; expected one of {sorted(QUANTIZERS)}")
-        fn = QUANTIZERS[quantizer]
+        fn = QUANTIZERS.get(quantizer)
     elif callable(quantizer):
         fn = quantizer
     else:
-        raise ValueError(f"quantizer must be a name in {sorted(QUANTIZERS)} or a callable, got {quantizer!r}")
+        raise ValueError(f"quantizer={quantizer!r}: expected one of {', '.join(QUANTIZERS)} or a callable")
 
     model_q = copy.deepcopy(model)
     candidates = [

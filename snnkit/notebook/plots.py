@@ -1,7 +1,7 @@
 """Figures the notebooks share: data samples, membrane traces, spike rasters, sweeps.
 
 Every function returns a matplotlib Figure with labelled axes (units in brackets) and
-leaves saving and showing to the caller (see :class:`snnkit.notebook.Recorder`).
+leaves saving and showing to the caller (see :class:`snnkit.notebook.config.Recorder`).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
-from .neurons import lif_sequence
-from .surrogate import ATan
+from ..neurons import lif_sequence
+from ..surrogate import ATan
 
-__all__ = ["samples", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars"]
+__all__ = ["samples", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars", "widths", "weight_levels"]
 
 
 def samples(ds, n: int | None = None, split: str = "train") -> Figure:
@@ -133,5 +133,37 @@ def bars(values: Mapping[str, float], ylabel: str, title: str = "", log: bool = 
         ax.set_yscale("log")
     if title:
         ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def widths(labels: Sequence[str], series: Mapping[str, Sequence[int]], title: str = "") -> Figure:
+    """Grouped bars of layer widths, e.g. ``{"baseline": [64, 64], "PCA-pruned": [27, 24]}``."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    n = len(series)
+    x = np.arange(len(labels))
+    for i, (name, ws) in enumerate(series.items()):
+        ax.bar(x + (i - (n - 1) / 2) * 0.8 / n, list(ws), width=0.8 / n, label=name,
+               color=sns.color_palette()[i % 10])
+    ax.set_xticks(x, list(labels))
+    ax.set(xlabel="layer", ylabel="width [channels or units]")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def weight_levels(w: torch.Tensor, levels: torch.Tensor, title: str = "", max_lines: int = 64) -> Figure:
+    """Histogram of a layer's weights with its quantization levels as red lines (when at
+    most ``max_lines`` of them: denser grids would hide the histogram)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    ax.hist(w.detach().flatten().cpu().numpy(), bins=80, color="C0", alpha=0.8)
+    levels = levels.flatten().unique()
+    if len(levels) <= max_lines:
+        for v in levels.tolist():
+            ax.axvline(v, color="C3", lw=0.6, alpha=0.7)
+    ax.set(xlabel="weight value [a.u.]", ylabel="weights [count]")
+    ax.set_title(title or f"{len(levels)} levels", fontsize=10)
     fig.tight_layout()
     return fig

@@ -3,7 +3,7 @@
 A slider sits on a live computation or on a sweep the notebook has just computed, and
 moving it redraws a figure, a table or a line of text::
 
-    from snnkit.widgets import interactive_plot, selection_slider
+    from snnkit.notebook.widgets import interactive_plot, selection_slider
 
     def show(bits):
         fig, ax = plt.subplots()
@@ -29,7 +29,7 @@ from typing import Any
 
 import ipywidgets
 
-from .notebook import is_headless
+from .config import is_headless
 
 __all__ = ["Explorer", "interactive_plot", "int_slider", "float_slider",
            "selection_slider", "dropdown"]

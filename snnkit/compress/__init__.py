@@ -1,0 +1,19 @@
+"""Compression: what to remove (criteria), how to remove it (surgery, masks), how to store
+the rest (quantizers), and in what order (schedules, temporal pruning).
+
+* :mod:`~snnkit.compress.activity`: record membranes or spikes of every LIF layer.
+* :mod:`~snnkit.compress.criteria`: :class:`Selection` and the :data:`CRITERIA` registry.
+* :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
+* :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry and model quantization.
+* :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
+* :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly.
+"""
+from .activity import layer_activity, prunable_layers
+from .criteria import CRITERIA, Selection, widths_at, widths_from_scores
+from .quant import QUANTIZERS, quantize_model
+from .schedules import SCHEDULES
+
+__all__ = [
+    "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
+    "quantize_model", "widths_at", "widths_from_scores",
+]

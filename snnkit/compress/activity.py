@@ -1,0 +1,115 @@
+"""Recording what every LIF layer does on a set of inputs.
+
+Criteria that look at activity (PCA of membrane potentials, SVS of spike maps, SCA of
+membrane magnitudes, attention maps) all start here: run the model on some inputs and keep,
+for every LIF layer, its membrane potential or its spikes averaged over the T steps::
+
+    mem = layer_activity(snn, data.train.x[:256], T=25)                  # {layer: (N, C, H, W)}
+    spk = layer_activity(snn, data.train.x[:256], T=25, kind="spikes")
+
+:func:`prunable_layers` names the LIF layers whose widths a spec lists, i.e. the layers a
+structured criterion chooses channels for.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..encoding import model_input
+from ..models import ResNetSpec, VGGSpec, lif_layers, probe
+
+__all__ = ["KINDS", "layer_activity", "prunable_layers", "batches"]
+
+#: What :func:`layer_activity` can record.
+KINDS = ("membrane", "spikes")
+
+
+def batches(x: object, batch_size: int) -> Iterable[Tensor]:
+    """Input batches from a tensor (chunked), a Split (its ``x``) or an iterable of batches."""
+    if hasattr(x, "x") and hasattr(x, "y"):  # a snnkit.data.Split
+        x = x.x
+    if isinstance(x, Tensor):
+        if x.dim() < 2 or x.shape[0] == 0:
+            raise ValueError(f"input of shape {tuple(x.shape)}: expected a non-empty batch (N, ...)")
+        return x.split(batch_size)
+    if isinstance(x, Iterable):
+        return (b[0] if isinstance(b, (tuple, list)) else b for b in x)
+    raise TypeError(f"x={type(x).__name__}: expected a tensor (N, ...), a Split or an iterable of batches")
+
+
+def layer_activity(
+    model: nn.Module,
+    x: object,
+    *,
+    T: int,
+    encoding: str = "direct",
+    kind: str = "membrane",
+    batch_size: int = 256,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """Every LIF layer's membrane potential or spikes, averaged over the T steps, per sample.
+
+    For a layer whose per-step tensor is (T, B, C, H, W) the result is (N, C, H, W), for a
+    linear layer (T, B, C) it is (N, C): ``sum_t U[t] / T`` (U[t] as the layer records it,
+    before that step's reset; membrane units, the threshold is one spike's worth) or
+    ``sum_t S[t] / T`` (the firing rate, in spikes per step). The model runs in eval mode
+    under ``torch.no_grad``; its training flag is restored afterwards.
+
+    Args:
+        model: a spiking network (:func:`snnkit.models.build` with ``spiking=True``).
+        x: static inputs (N, C, H, W) in [0, 1] (cut into ``batch_size`` chunks), event
+            inputs (N, T0, 2, H, W), a :class:`~snnkit.data.Split`, or an iterable of
+            batches (tensors or ``(x, y)`` pairs).
+        T: time steps to simulate, >= 1.
+        encoding: how a static batch becomes spikes (see :func:`snnkit.encoding.model_input`).
+        kind: "membrane" or "spikes".
+        batch_size: chunk size for a tensor input.
+        seed: seeds random encodings ("rate"), so the result is reproducible.
+
+    Returns:
+        ``{LIF layer name: tensor}`` in forward order, float32 on the CPU.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}: expected one of {', '.join(KINDS)}")
+    if not getattr(model, "spiking", True) or not lif_layers(model):
+        raise ValueError("layer_activity needs a spiking model with LIF layers; got one without")
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {}
+
+    def record(name: str, spikes: Tensor, mem: Tensor) -> None:
+        value = mem if kind == "membrane" else spikes
+        parts.setdefault(name, []).append(value.float().mean(0).cpu())  # (T, B, ...) -> (B, ...)
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), probe(model, record):
+            for xb in batches(x, batch_size):
+                model(model_input(xb.to(device), T, encoding, generator=gen))
+    finally:
+        model.train(was_training)
+    if not parts:
+        raise ValueError("no input batches were given; expected at least one sample")
+    return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+def prunable_layers(model: nn.Module) -> list[str]:
+    """Names of the LIF layers whose widths are ``model.spec.widths``, in that order.
+
+    VGG: the LIF after every conv and hidden linear layer (not an output LIF of readout
+    "spike"). ResNet: the ``act1`` of every block.
+    """
+    spec = getattr(model, "spec", None)
+    names = [n for n, _ in lif_layers(model)]
+    if isinstance(spec, VGGSpec):
+        chosen = names[: len(spec.widths)]
+    elif isinstance(spec, ResNetSpec):
+        chosen = [n for n in names if n.endswith(".act1")]
+    else:
+        raise ValueError(f"model.spec={spec!r}: expected a model built from a VGGSpec or ResNetSpec")
+    if len(chosen) != len(spec.widths):
+        raise ValueError(f"found {len(chosen)} prunable LIF layers for {len(spec.widths)} widths in {spec}")
+    return chosen

@@ -1,0 +1,29 @@
+"""Metrics for compressed SNNs.
+
+* :mod:`~snnkit.metrics.ops`: accuracy, parameters, model size in bits, spikes, MACs, SynOps.
+* :mod:`~snnkit.metrics.energy`: energy per inference from the counts (45 nm table).
+* :mod:`~snnkit.metrics.robustness`: accuracy under input noise.
+
+The common names are importable from ``snnkit.metrics`` directly.
+"""
+from .energy import ENERGY_TABLE, PRECISIONS, energy, energy_per_op, energy_ratio, summary
+from .ops import (
+    LayerOps,
+    OpsReport,
+    accuracy,
+    conv_fanout,
+    count_nonzero,
+    count_params,
+    latency,
+    measure,
+    model_size_bits,
+    model_size_mb,
+    sparsity,
+)
+from .robustness import accuracy_under_noise, add_noise
+
+__all__ = [
+    "ENERGY_TABLE", "PRECISIONS", "LayerOps", "OpsReport", "accuracy", "accuracy_under_noise",
+    "add_noise", "conv_fanout", "count_nonzero", "count_params", "energy", "energy_per_op",
+    "energy_ratio", "latency", "measure", "model_size_bits", "model_size_mb", "sparsity", "summary",
+]
