@@ -609,6 +609,33 @@ def _load_fashion_mnist(seed: int, *, root: Path, val_fraction: float = 0.1) -> 
 _CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz, unpacked)"
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads the CIFAR-10 python batches and refuses anything else.
+
+    A plain ``pickle.load`` runs whatever code a crafted file names; this unpickler only
+    lets through what the real batches hold (a dict of bytes, lists of ints and bytes, and
+    numpy arrays, whose reconstruction needs the few numpy functions below).
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes for protocol 2
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR-10 batch holds only a dict of bytes, "
+                "lists and numpy arrays"
+            )
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise _missing(
@@ -616,7 +643,9 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _CifarUnpickler(f, encoding="bytes").load()
+        if not isinstance(d, dict):
+            raise TypeError(f"the file holds a {type(d).__name__}, not a dict")
         data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except Exception as e:  # pickle raises many kinds of errors on a damaged file

@@ -335,6 +335,41 @@ def _write_cifar(folder: Path) -> dict:
     return batches
 
 
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted data_batch_1 could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar10_refuses_a_crafted_batch_that_would_run_code(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder)
+    marker = tmp_path / "pwned"
+    with open(folder / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": _RunsCode(marker), b"labels": [0]}, f)
+    with pytest.raises(ValueError, match="data_batch_1.*refusing to load posix.system"):
+        load_dataset("cifar10", root=tmp_path)
+    assert not marker.exists()  # nothing ran
+
+
+def test_cifar10_reads_protocol_2_batches_like_the_real_files(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    batches = _write_cifar(folder)
+    data, labels = batches["test_batch"]
+    with open(folder / "test_batch", "wb") as f:  # the real files: protocol 2, with filenames
+        pickle.dump({b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
+                     b"filenames": [b"a.png"] * 4}, f, protocol=2)
+    ds = load_dataset("cifar10", root=tmp_path, val_fraction=0.25)
+    assert torch.equal(ds.test.y, torch.tensor(labels))
+    assert torch.allclose(ds.test.x.reshape(4, -1) * 255, torch.from_numpy(data).float())
+
+
 def test_cifar10_round_trip(tmp_path):
     batches = _write_cifar(tmp_path / "cifar-10-batches-py")
     ds = load_dataset("cifar10", root=tmp_path, val_fraction=0.25)

@@ -244,13 +244,44 @@ def test_recorder_starts_fresh_and_saves_figures(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text()) == {}
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    path = rec.save_figure(fig, "curve", show=False)
+    assert rec.save_figure(fig, "curve", show=False) is None  # a cell ending in it prints nothing
+    path = rec.figure_path("curve")
     assert path == tmp_path / "figures" / "curve.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number)
     assert sorted(p.name for p in path.parent.iterdir()) == ["curve.png"]
     with pytest.raises(ValueError, match=r"figure name '\.\./x'"):
         rec.save_figure(plt.figure(), "../x", show=False)
+
+
+@pytest.mark.parametrize("draw, has_data", [
+    (lambda ax: None, False),                                   # axes only
+    (lambda ax: ax.scatter([], []), False),                     # an empty raster
+    (lambda ax: ax.plot([], []), False),
+    (lambda ax: ax.bar([0, 1], [0, 0]), False),                 # bars of height 0
+    (lambda ax: ax.set_title("2093 spikes"), False),            # a title is not data
+    (lambda ax: ax.scatter([1], [2]), True),
+    (lambda ax: ax.plot([0, 1]), True),
+    (lambda ax: ax.bar([0], [3]), True),
+    (lambda ax: ax.imshow([[0, 1], [1, 0]]), True),
+])
+def test_recorder_refuses_a_figure_without_data(tmp_path, draw, has_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    draw(ax)
+    assert nbh.figure_has_data(fig) is has_data
+    rec = Recorder(tmp_path)
+    if has_data:
+        rec.save_figure(fig, "f", show=False)
+        assert rec.figure_path("f").is_file()
+    else:
+        with pytest.raises(ValueError, match="figure 'f' draws no data"):
+            rec.save_figure(fig, "f", show=False)
+        plt.close(fig)
 
 
 def test_default_out_dir_is_outside_notebooks(monkeypatch):

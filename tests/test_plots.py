@@ -26,13 +26,25 @@ def test_membrane_trace_marks_the_hand_computed_spikes():
 
 
 def test_spike_raster_counts_spikes():
-    spikes = torch.zeros(4, 3)
+    spikes = torch.zeros(4, 5)
     spikes[0, 1] = spikes[2, 2] = spikes[3, 0] = 1
     fig = plots.spike_raster(spikes)
     ax = fig.axes[0]
-    assert ax.get_title() == "3 spikes from 3 neurons"
-    assert ax.collections[0].get_offsets().tolist() == [[0, 1], [2, 2], [3, 0]]
+    assert ax.get_title() == "3 spikes from 3 of 5 neurons"
+    assert sorted(ax.collections[0].get_offsets().tolist()) == [[0, 1], [2, 2], [3, 0]]
     assert ax.get_xlabel() == "time step t" and ax.get_ylabel() == "neuron index"
+
+
+def test_spike_raster_draws_active_neurons_across_the_layer():
+    # 4096 neurons of which the first 518 are silent, as in the tour's first layer
+    spikes = torch.zeros(10, 4096)
+    spikes[::2, 518::7] = 1  # every 7th neuron from 518 on fires at even steps
+    fig = plots.spike_raster(spikes, max_neurons=200)
+    drawn = fig.axes[0].collections[0].get_offsets()
+    neurons = sorted(set(drawn[:, 1].tolist()))
+    assert len(neurons) == 200 and neurons[0] == 518 and neurons[-1] == 518 + 7 * 511  # first to last active
+    assert len(drawn) == 200 * 5
+    assert fig.axes[0].get_title() == "2560 spikes from 512 of 4096 neurons, 200 drawn"
 
 
 def test_sweep_and_bars_show_their_values():

@@ -508,16 +508,29 @@ class Recorder:
         shown = f"{stored:.6g}" if isinstance(stored, float) else json.dumps(stored)
         print(f"{name} = {shown}")
 
-    def save_figure(self, fig: Any, name: str, *, dpi: int = 150, show: bool = True) -> Path:
-        """Save a matplotlib figure to ``figures/NAME.png`` (dpi 150, tight bbox), show it
-        inline once, close it, and return the path."""
+    def figure_path(self, name: str) -> Path:
+        """Where :meth:`save_figure` writes the figure called ``name``: ``figures/NAME.png``."""
         stem = name[:-4] if name.endswith(".png") else name
         if not stem or any(c in stem for c in "/\\") or stem.startswith("."):
             raise ValueError(f"figure name {name!r}: expected a plain file name such as 'accuracy_vs_bits'")
+        return self.figures_dir / f"{stem}.png"
+
+    def save_figure(self, fig: Any, name: str, *, dpi: int = 150, show: bool = True) -> None:
+        """Save a matplotlib figure to ``figures/NAME.png`` (dpi 150, tight bbox), show it
+        inline once and close it. Returns None, so a cell ending in it prints nothing; the
+        file is at :meth:`figure_path`.
+
+        Raises:
+            ValueError: the figure draws no data (no line point, marker, bar, image or
+                mesh in any axes): a blank plot is a defect, not a result.
+        """
+        path = self.figure_path(name)
+        if not figure_has_data(fig):
+            raise ValueError(f"figure {path.stem!r} draws no data (no points, bars, images or meshes "
+                             "in any axes); expected a figure that shows something")
         import io
 
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        path = self.figures_dir / f"{stem}.png"
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         _atomic_write_bytes(path, buf.getvalue())
@@ -528,7 +541,28 @@ class Recorder:
         import matplotlib.pyplot as plt
 
         plt.close(fig)  # displayed once above; the inline backend would show it again
-        return path
+
+
+def figure_has_data(fig: Any) -> bool:
+    """Whether a matplotlib figure draws any data: a line with points, a scatter or mesh
+    collection with entries, a bar or patch of non-zero size, or an image."""
+    for ax in fig.axes:
+        if any(len(line.get_xdata()) for line in ax.get_lines()):
+            return True
+        for coll in ax.collections:
+            offsets = coll.get_offsets()
+            if offsets is not None and len(offsets):
+                return True  # scatter points, markers
+            if type(coll).__name__ == "PathCollection":
+                continue  # a scatter without points: its marker path is no data
+            array = coll.get_array()
+            if (array is not None and array.size) or coll.get_paths():
+                return True  # meshes, filled areas, line collections
+        if any(getattr(p, "get_width", lambda: 1)() and getattr(p, "get_height", lambda: 1)() for p in ax.patches):
+            return True
+        if ax.images:
+            return True
+    return False
 
 
 def seed_everything(seed: int) -> None:

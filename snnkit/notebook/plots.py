@@ -12,6 +12,7 @@ import numpy as np
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..neurons import lif_sequence
 from ..surrogate import ATan
@@ -68,7 +69,7 @@ def membrane_trace(
     """Membrane potential and spikes of one LIF neuron driven by ``current`` (T,)."""
     spk, mem = lif_sequence(current.reshape(-1, 1), beta, threshold, ATan(), reset)
     t = np.arange(len(current))
-    fig, (ax_i, ax_u) = plt.subplots(2, 1, figsize=(6, 3.6), sharex=True, height_ratios=(1, 2))
+    fig, (ax_i, ax_u) = plt.subplots(2, 1, figsize=(7.2, 3.6), sharex=True, height_ratios=(1, 2))
     ax_i.step(t, current.numpy(), where="mid", color="0.3")
     ax_i.set_ylabel("input I [a.u.]")
     ax_u.plot(t, mem.flatten().numpy(), marker=".", label="membrane U")
@@ -78,21 +79,35 @@ def membrane_trace(
     ax_u.set_xlabel("time step t")
     ax_u.set_ylabel("U [a.u.]")
     ax_u.set_title(f"LIF neuron: beta={beta:g}, {reset} reset", fontsize=10)
-    ax_u.legend(fontsize=7, loc="upper left")
+    ax_i.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # outside the axes: inside, the legend covers the trace whatever the sliders do
+    ax_u.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
 
 def spike_raster(spikes: torch.Tensor, title: str = "", max_neurons: int = 200) -> Figure:
-    """Raster of spikes (T, N): a dot per spike, neuron index against time step."""
-    spikes = spikes[:, :max_neurons]
-    t, n = spikes.nonzero(as_tuple=True)
+    """Raster of spikes (T, N): a dot per spike, neuron index against time step.
+
+    Only neurons that spike are drawn: at most ``max_neurons`` of them, evenly spaced over
+    the active ones, so a flattened (C, H, W) layer is sampled across all its channels (the
+    first few hundred neurons of a layer are often all silent). The y axis keeps each
+    neuron's index in the layer.
+    """
+    active = spikes.any(0).nonzero().flatten()
+    if len(active) > max_neurons:
+        active = active[torch.linspace(0, len(active) - 1, max_neurons).round().long()]
+    t, row = spikes[:, active].nonzero(as_tuple=True)
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.scatter(t.numpy(), n.numpy(), s=4, marker="|", color="k")
+    ax.scatter(t.numpy(), active[row].numpy(), s=4, marker="|", color="k")
     ax.set_xlabel("time step t")
     ax.set_ylabel("neuron index")
     ax.set_xlim(-0.5, spikes.shape[0] - 0.5)
-    ax.set_title(title or f"{int(spikes.sum())} spikes from {spikes.shape[1]} neurons", fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    n_active = int(spikes.any(0).sum())
+    shown = f", {len(active)} drawn" if len(active) < n_active else ""
+    ax.set_title(title or f"{int(spikes.sum())} spikes from {n_active} of {spikes.shape[1]} neurons{shown}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -111,6 +126,8 @@ def sweep(
         ax.plot(list(x), list(ys), marker="o", label=name, color=sns.color_palette()[i % 10])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if all(float(v).is_integer() for v in x):  # epochs, time steps, bits: no 1.5 ticks
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logx:
         ax.set_xscale("log", base=2)
     if title:
