@@ -17,6 +17,11 @@ Registered criteria (:data:`CRITERIA`):
   layer's time-averaged membrane potential that explain ``threshold`` of its variance.
   Widths only: PCA says how many channels are needed, not which ones. The selection keeps
   the cumulative variance curves, so :func:`widths_at` answers any other threshold.
+* ``"sca"``, ``"svs"`` and ``"l1"`` (Wei et al. 2025, QP-SNN): the mean L1 membrane
+  potential of a channel, the mean rank of its time-averaged spike maps, and the L1 norm
+  of its filter. Each keeps the ``keep`` best-scored fraction of every layer (one
+  fraction, or one per layer); :func:`score_stability` says how much a criterion's scores
+  agree across input batches.
 * ``"random"``: a baseline. Every channel gets a seeded random score and the ``total``
   best-scored channels over all layers are kept (at least one per layer), so a random
   selection can be compared with another criterion at the same total width.
@@ -31,18 +36,31 @@ from typing import Protocol, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..encoding import model_input
+from ..models import probe
 from ..registry import Registry
-from .activity import layer_activity, prunable_layers
+from .activity import batches, layer_activity, prunable_layers
 from .pca import _check_threshold, components_needed, explained_variance
 
 __all__ = [
     "CRITERIA",
     "Criterion",
     "Selection",
+    "feeding_layers",
+    "l1_criterion",
+    "l1_filter_scores",
+    "pairwise_cosine",
     "pca_criterion",
     "random_criterion",
+    "sca_criterion",
+    "sca_scores",
+    "score_stability",
+    "spike_map_rank",
+    "svs_criterion",
+    "svs_scores",
     "widths_at",
     "widths_from_scores",
+    "with_keep",
 ]
 
 
@@ -212,3 +230,245 @@ def random_criterion(
         widths[i] += 1
     return Selection(layers=layers, widths=widths, original=original, scores=scores, criterion="random",
                      options={"total": total, "seed": seed})
+
+
+# ---------------------------------------------------------------------------------------
+# QP-SNN (Wei et al. 2025): SCA, SVS and filter L1 scores, and how stable scores are
+#
+# All three score every channel of every prunable layer (higher = keep) and keep the
+# ``keep`` best-scored fraction of each layer: one fraction for all layers or one per
+# layer, as :func:`widths_from_scores` reads it. Pure maths first, criteria second.
+
+
+def spike_map_rank(maps: Tensor, eps: float = 1e-6) -> Tensor:
+    """Rank of every sample's time-averaged spike map, per channel.
+
+    Args:
+        maps: time-averaged spikes ``sum_t S[t] / T`` (spikes per step, in [0, 1]) of shape
+            ``(N, C, H, W)`` (a conv layer: each ``(H, W)`` map is a matrix) or ``(N, C)``
+            (a linear layer: each value is a 1 x 1 map, of rank 1 when non-zero).
+        eps: singular values above ``eps`` count (computed in float64, where round-off
+            is about 1e-14 on maps of this size).
+
+    Returns:
+        ``(N, C)`` float32 ranks, integers in [0, min(H, W)].
+    """
+    if maps.dim() not in (2, 4):
+        raise ValueError(f"spike maps of shape {tuple(maps.shape)}: expected (N, C, H, W) or (N, C)")
+    if not eps >= 0:
+        raise ValueError(f"eps={eps!r}: expected a number >= 0")
+    m = maps.detach().double()
+    if m.dim() == 2:
+        return (m.abs() > eps).float()
+    return (torch.linalg.svdvals(m) > eps).sum(-1).float()  # (N, C, min(H, W)) -> (N, C)
+
+
+def svs_scores(maps: Tensor, eps: float = 1e-6) -> Tensor:
+    """SVS score of every channel: its spike maps' rank (:func:`spike_map_rank`) averaged
+    over the N samples. ``maps`` (N, C, H, W) or (N, C) -> (C,) float32, in [0, min(H, W)]."""
+    return spike_map_rank(maps, eps).mean(0)
+
+
+def sca_scores(abs_membrane: Tensor) -> Tensor:
+    """SCA score of every channel: its mean L1 membrane potential.
+
+    Args:
+        abs_membrane: ``sum_t |U[t]| / T`` per sample, channel and position, (N, C, ...)
+            in membrane units (the threshold is one spike's worth).
+
+    Returns:
+        (C,) float32: the mean over samples and positions.
+    """
+    if abs_membrane.dim() < 2:
+        raise ValueError(f"membrane of shape {tuple(abs_membrane.shape)}: expected (N, C, ...)")
+    return abs_membrane.detach().float().transpose(0, 1).reshape(abs_membrane.shape[1], -1).mean(1)
+
+
+def l1_filter_scores(weight: Tensor) -> Tensor:
+    """L1 norm of every output filter: ``sum |W[c]|`` over all but the first dimension.
+
+    ``weight`` (C_out, C_in, kH, kW) or (C_out, C_in) -> (C_out,) float32.
+    """
+    if weight.dim() < 2:
+        raise ValueError(f"weight of shape {tuple(weight.shape)}: expected (C_out, ...) with 2 or more dims")
+    return weight.detach().float().abs().flatten(1).sum(1)
+
+
+def pairwise_cosine(vectors: Tensor) -> float:
+    """Mean cosine similarity over all pairs of rows of ``vectors`` (K, C), K >= 2.
+
+    1.0 for identical rows. A zero row has similarity 0 with every other row (it says
+    nothing about which channel matters), except with another zero row (1.0: the same).
+    """
+    if vectors.dim() != 2 or vectors.shape[0] < 2:
+        raise ValueError(f"score vectors of shape {tuple(vectors.shape)}: expected (K, C) with K >= 2 batches")
+    v = vectors.detach().double()
+    norms = v.norm(dim=1)
+    unit = v / torch.where(norms > 0, norms, torch.ones_like(norms)).unsqueeze(1)
+    sim = unit @ unit.T
+    zero = norms == 0
+    sim[zero.unsqueeze(0) & zero.unsqueeze(1)] = 1.0
+    i, j = torch.triu_indices(len(v), len(v), offset=1)
+    return float(sim[i, j].mean())
+
+
+def _mean_abs_membrane(model: nn.Module, x: object, *, T: int, encoding: str, batch_size: int,
+                       seed: int) -> dict[str, Tensor]:
+    """``{prunable layer: sum_t |U[t]| / T}`` per sample, (N, C, ...), like
+    :func:`~snnkit.compress.activity.layer_activity` but of the membrane's magnitude."""
+    wanted = set(prunable_layers(model))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {}
+
+    def record(name: str, spikes: Tensor, mem: Tensor) -> None:
+        if name in wanted:
+            parts.setdefault(name, []).append(mem.float().abs().mean(0).cpu())  # (T, B, ...) -> (B, ...)
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), probe(model, record):
+            for xb in batches(x, batch_size):
+                model(model_input(xb.to(device), T, encoding, generator=gen))
+    finally:
+        model.train(was_training)
+    if not parts:
+        raise ValueError("no input batches were given; expected at least one sample")
+    return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+def _scored(layers: list[str], scores: list[Tensor], keep: float | Sequence[float],
+            criterion: str, options: dict) -> Selection:
+    return Selection(layers=layers, widths=widths_from_scores(scores, keep),
+                     original=[int(s.numel()) for s in scores], scores=scores, criterion=criterion,
+                     options={"keep": keep, **options})
+
+
+@CRITERIA.register("sca")
+def sca_criterion(
+    model: nn.Module,
+    x: object,
+    *,
+    T: int,
+    encoding: str = "direct",
+    keep: float | Sequence[float] = 0.5,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Selection:
+    """Spiking channel activity (the baseline of Wei et al. 2025): a channel's mean L1
+    membrane potential ``mean |U[t]|`` over samples, positions and the T steps
+    (:func:`sca_scores`). Keeps the ``keep`` best-scored fraction of each layer."""
+    layers = prunable_layers(model)
+    mem = _mean_abs_membrane(model, x, T=T, encoding=encoding, batch_size=batch_size, seed=seed)
+    return _scored(layers, [sca_scores(mem[n]) for n in layers], keep, "sca",
+                   {"T": T, "encoding": encoding, "seed": seed})
+
+
+@CRITERIA.register("svs")
+def svs_criterion(
+    model: nn.Module,
+    x: object,
+    *,
+    T: int,
+    encoding: str = "direct",
+    keep: float | Sequence[float] = 0.5,
+    eps: float = 1e-6,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Selection:
+    """Singular value of spike maps (Wei et al. 2025): a channel's score is the rank of each
+    sample's time-averaged spike map, averaged over all samples of all batches
+    (:func:`svs_scores`). Keeps the ``keep`` best-scored fraction of each layer.
+
+    A linear hidden layer has 1 x 1 maps: its score is the fraction of samples on which
+    the channel fires at all.
+    """
+    layers = prunable_layers(model)
+    spikes = layer_activity(model, x, T=T, encoding=encoding, kind="spikes", batch_size=batch_size, seed=seed)
+    return _scored(layers, [svs_scores(spikes[n], eps) for n in layers], keep, "svs",
+                   {"T": T, "encoding": encoding, "eps": eps, "seed": seed})
+
+
+def feeding_layers(model: nn.Module) -> dict[str, str]:
+    """``{prunable LIF layer: the Conv/Linear module whose output channels it receives}``.
+
+    VGG: the conv or hidden linear layer before the LIF; ResNet: the block's ``conv1``.
+    """
+    wanted = set(prunable_layers(model))
+    out, last = {}, None
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            last = name
+        elif name in wanted:
+            out[name] = last
+    return out
+
+
+@CRITERIA.register("l1")
+def l1_criterion(
+    model: nn.Module,
+    x: object = None,
+    *,
+    T: int = 1,
+    encoding: str = "direct",
+    keep: float | Sequence[float] = 0.5,
+) -> Selection:
+    """Magnitude baseline: the L1 norm of the filter producing each channel
+    (:func:`l1_filter_scores` of the weight the forward pass uses, quantized if a quantizer
+    is attached). ``x``, ``T`` and ``encoding`` are accepted for the common signature and
+    not used."""
+    layers = prunable_layers(model)
+    modules = dict(model.named_modules())
+    feeding = feeding_layers(model)
+    return _scored(layers, [l1_filter_scores(modules[feeding[n]].weight) for n in layers], keep, "l1", {})
+
+
+def with_keep(selection: Selection, keep: float | Sequence[float]) -> Selection:
+    """The same scores, keeping another fraction of each layer (one or one per layer).
+
+    Suits a slider, and puts a ``"random"`` selection on the same per-layer widths as
+    another criterion's: ``with_keep(random_criterion(model, keep=0.5), [0.5, 0.25])``.
+    """
+    if selection.scores is None:
+        raise ValueError(f"selection by {selection.criterion or '?'!r} has no scores; expected a "
+                         "criterion that scores channels (e.g. svs, sca, l1, random)")
+    return Selection(layers=list(selection.layers), widths=widths_from_scores(selection.scores, keep),
+                     original=list(selection.original), scores=selection.scores, curves=selection.curves,
+                     criterion=selection.criterion, options={**selection.options, "keep": keep})
+
+
+def score_stability(
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    criterion: str = "svs",
+    *,
+    T: int,
+    encoding: str = "direct",
+    **options,
+) -> dict[str, float]:
+    """How much a criterion's channel scores agree from one input batch to the next.
+
+    The criterion scores every batch on its own; per layer the result is the mean pairwise
+    cosine similarity of those score vectors (:func:`pairwise_cosine`), in [0, 1] for
+    non-negative scores (1: every batch ranks and weighs the channels alike).
+
+    Args:
+        model: the trained spiking network.
+        inputs: two or more input batches, each (B, C, H, W) (or a list of ``(x, y)``).
+        criterion: a :data:`CRITERIA` name whose selections have scores.
+        T, encoding, options: passed to the criterion.
+
+    Returns:
+        ``{prunable layer: mean pairwise cosine similarity}``.
+    """
+    parts = [b[0] if isinstance(b, (tuple, list)) else b for b in inputs]
+    if len(parts) < 2:
+        raise ValueError(f"{len(parts)} batch(es): expected at least 2 to compare scores across batches")
+    fn = CRITERIA.get(criterion)
+    sels = [fn(model, b, T=T, encoding=encoding, **options) for b in parts]
+    if sels[0].scores is None:
+        raise ValueError(f"criterion {criterion!r} gives widths, not scores; expected one of "
+                         "svs, sca, l1, random")
+    return {name: pairwise_cosine(torch.stack([s.scores[i] for s in sels]))
+            for i, name in enumerate(sels[0].layers)}
