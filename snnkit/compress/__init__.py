@@ -3,6 +3,8 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
 
 * :mod:`~snnkit.compress.activity`: record membranes or spikes of every LIF layer.
 * :mod:`~snnkit.compress.criteria`: :class:`Selection` and the :data:`CRITERIA` registry.
+* :mod:`~snnkit.compress.masks`: unstructured weight masks (global or per-layer, iterative,
+  any importance score) that survive training; rewinding with the mask kept.
 * :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
 * :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry and model quantization.
 * :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
@@ -10,10 +12,16 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
 """
 from .activity import layer_activity, prunable_layers
 from .criteria import CRITERIA, Selection, widths_at, widths_from_scores
+from .masks import (
+    apply_masks, global_sparsity, layer_density, layer_sparsity, masks_of, prunable_weights, prune_global,
+    prune_layerwise, remove_masks, rewind,
+)
 from .quant import QUANTIZERS, quantize_model
 from .schedules import SCHEDULES
 
 __all__ = [
+    "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
+    "prune_global", "prune_layerwise", "remove_masks", "rewind",
     "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
     "quantize_model", "widths_at", "widths_from_scores",
 ]
