@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils import prune
+from torch.nn.utils import parametrize, prune
 
 from snnkit import metrics as M
 from snnkit.encoding import direct
@@ -180,7 +180,12 @@ def test_measure_direct_input_by_hand():
     Max pool (each 2x2 window holds a corner, 2 edges and an interior neuron): every window
     fires at every step, 2 ch x 4 windows = 8 pooled spikes per step, 24 over T for
     sample 0 -> 12 per sample; linear SynOps = 12 x 2 out features = 24.
-    Conv MACs: analog input, 2 ch x 16 positions x 9 taps = 288 per step, x T = 864.
+    Conv MACs: analog input; per output row/column the 3 taps reach 2 real inputs at the
+    two borders and 3 inside, 2 + 3 + 3 + 2 = 10, so 10 x 10 = 100 synapses per channel
+    (not 16 x 9 = 144: zero-padding taps are no synapses), 2 ch -> 200 per step, x T = 600.
+    Effective MACs: sample 0 has every pixel non-zero (200 per step), sample 1 none:
+    200 x 3 / 2 = 300 per sample. All weights are non-zero, so effective ACs = SynOps = 24.
+    Total synops (NeuroBench's Dense): (200 + 16) x 3 = 648.
     """
     net = tiny()
     img = torch.zeros(2, 1, 4, 4)
@@ -191,36 +196,45 @@ def test_measure_direct_input_by_hand():
     assert r.spiking
     conv, lin = r.layer(CONV), r.layer(LIN)
     assert [lo.name for lo in r.layers] == [CONV, LIN]
-    assert conv.kind == "conv" and conv.macs_per_step == 288 and conv.macs == 864
+    assert conv.kind == "conv" and conv.macs_per_step == 200 and conv.macs == 600
+    assert conv.effective_macs == 300 and conv.effective_acs == 0 and conv.total_synops == 600
     assert not conv.binary_input and conv.synops == 0 and conv.input_spikes == 0
     assert lin.kind == "linear" and lin.binary_input and lin.macs_per_step == 16 and lin.macs == 0
     assert lin.input_spikes == 12 and lin.synops == 24
+    assert lin.effective_acs == 24 and lin.effective_macs == 0 and lin.total_synops == 48
     assert r.spikes_per_layer == {LIF: 32.0}
     assert r.neurons_per_layer == {LIF: 32}
     assert r.spikes_per_inference == 32.0
     assert r.firing_rates[LIF] == pytest.approx(32 / (32 * 3))
-    assert r.macs == 864 and r.synops == 24.0
+    assert r.macs == 600 and r.synops == 24.0
+    assert r.effective_macs == 300 and r.effective_acs == 24 and r.total_synops == 648
+    assert r.neurobench() == {"Effective_MACs": 300.0, "Effective_ACs": 24.0, "Dense": 648.0}
 
-    e = M.energy(r)  # fp32: 864 x 4.6 + 24 x 0.9
-    assert e["mac_pj"] == pytest.approx(3974.4, rel=1e-12)
+    e = M.energy(r)  # dense by default, fp32: 600 x 4.6 + 24 x 0.9
+    assert e["mac_pj"] == pytest.approx(2760.0, rel=1e-12)
     assert e["syn_pj"] == pytest.approx(21.6, rel=1e-12)
-    assert e["total_pj"] == pytest.approx(3996.0, rel=1e-12)
-    assert e["total_uj"] == pytest.approx(3996.0e-6, rel=1e-12)
-    e8 = M.energy(r, "int8")  # 864 x 0.23 + 24 x 0.03
-    assert e8["total_pj"] == pytest.approx(198.72 + 0.72, rel=1e-12)
+    assert e["total_pj"] == pytest.approx(2781.6, rel=1e-12)
+    assert e["total_uj"] == pytest.approx(2781.6e-6, rel=1e-12)
+    assert M.energy(r, counts="dense") == e
+    e8 = M.energy(r, "int8")  # 600 x 0.23 + 24 x 0.03
+    assert e8["total_pj"] == pytest.approx(138.0 + 0.72, rel=1e-12)
+    eff = M.energy(r, counts="effective")  # 300 x 4.6 + 24 x 0.9
+    assert eff["total_pj"] == pytest.approx(1380.0 + 21.6, rel=1e-12)
 
 
 def test_avg_pool_makes_next_layer_analog():
     """Same as above with an average pool: at t0 only the interior neuron of each 2x2 window
     fires, so the pooled map holds 0.25 -> analog -> the linear layer costs MACs every step
-    (16 x T = 48) and no SynOps."""
+    (16 x T = 48) and no SynOps. Its effective MACs: sample 0's pooled map is non-zero in all
+    8 entries at every step (16 per step), sample 1's is zero: 16 x 3 / 2 = 24."""
     net = tiny(pool="avg")
     img = torch.zeros(2, 1, 4, 4)
     img[0] = 0.5
     r = M.measure(net, direct(img, T))
     lin = r.layer(LIN)
     assert not lin.binary_input and lin.macs == 48 and lin.synops == 0
-    assert r.macs == 864 + 48 and r.synops == 0
+    assert lin.effective_macs == 24 and lin.effective_acs == 0
+    assert r.macs == 600 + 48 and r.synops == 0 and r.effective_macs == 300 + 24
 
 
 def test_direct_input_same_as_materialised_input():
@@ -244,7 +258,7 @@ def test_measure_spike_input_conv_synops():
     r = M.measure(net, x)
     conv = r.layer(CONV)
     assert conv.binary_input and conv.macs == 0
-    assert conv.input_spikes == 3 and conv.synops == 38
+    assert conv.input_spikes == 3 and conv.synops == 38 and conv.effective_acs == 38
     assert r.spikes_per_inference == 0 and r.layer(LIN).synops == 0
     assert r.macs == 0 and r.synops == 38
     assert M.energy(r)["total_pj"] == pytest.approx(38 * 0.9)
@@ -258,14 +272,17 @@ def test_measure_ann_all_macs():
     img = torch.full((2, 1, 4, 4), 0.5)
     r = M.measure(ann, img)
     assert not r.spiking and r.timesteps == 1 and M.latency(r) == 1
-    assert r.layer(CONV).macs == 288 and r.layer(LIN).macs == 16
-    assert r.macs == 304 and r.synops == 0 and r.spikes_per_inference == 0
+    assert r.layer(CONV).macs == 200 and r.layer(LIN).macs == 16
+    assert r.macs == 216 and r.synops == 0 and r.spikes_per_inference == 0
+    assert r.effective_acs == 0 and r.effective_macs == 216  # no zero input or weight
+    assert r.total_synops == 216
     assert r.spikes_per_layer == {}
-    assert M.energy(r)["total_pj"] == pytest.approx(304 * 4.6)
+    assert M.energy(r)["total_pj"] == pytest.approx(216 * 4.6)
     snn = M.measure(tiny(), direct(img, T))
-    # SNN with both samples at 0.5: 864 MACs, linear input 24 spikes/sample -> 48 SynOps
-    assert snn.synops == 48 and snn.macs == 864
-    assert M.energy_ratio(snn, r) == pytest.approx((864 * 4.6 + 48 * 0.9) / (304 * 4.6))
+    # SNN with both samples at 0.5: 600 MACs, linear input 24 spikes/sample -> 48 SynOps
+    assert snn.synops == 48 and snn.macs == 600
+    assert M.energy_ratio(snn, r) == pytest.approx((600 * 4.6 + 48 * 0.9) / (216 * 4.6))
+    assert M.energy_ratio(snn, r, counts="effective") == pytest.approx((600 * 4.6 + 48 * 0.9) / (216 * 4.6))
 
 
 def test_measure_restores_training_mode_and_probes():
@@ -284,13 +301,198 @@ def test_resnet_smoke_and_summary():
     r = M.measure(net, x)
     stem = r.layers[0]
     assert stem.name == "body.layers.0" and not stem.binary_input
-    assert stem.macs == 4 * 64 * (2 * 9) * 2  # out ch x positions x taps x T
+    # out ch x in ch x (8 x 3 - 2 border taps per axis)^2 x T: 3x3 padding-1 on 8 x 8
+    assert stem.macs == 4 * 2 * 22 * 22 * 2 == 7744
     # every later conv sees spikes; the final linear sees an average pool
     assert all(lo.binary_input and lo.macs == 0 for lo in r.layers[1:-1])
     last = r.layers[-1]
     assert last.macs == (0 if last.binary_input else 8 * 3 * 2)
     assert r.spikes_per_inference == pytest.approx(sum(r.spikes_per_layer.values()))
     s = M.summary(net, x)
-    assert set(s) == {"params", "nonzero", "size_mb", "spikes_per_inference", "macs", "synops", "energy_uj", "timesteps"}
+    assert set(s) == {
+        "params", "nonzero", "size_mb", "spikes_per_inference", "macs", "synops", "effective_macs",
+        "effective_acs", "total_synops", "energy_uj", "energy_uj_effective", "timesteps",
+    }
     assert s["params"] == M.count_params(net) and s["timesteps"] == 2
     assert s["macs"] == r.macs and s["synops"] == pytest.approx(r.synops)
+    # no zero weight: effective ACs = SynOps; every stem input pixel is non-zero (torch.rand)
+    assert s["effective_acs"] == pytest.approx(r.synops) and stem.effective_macs == stem.macs
+    assert s["effective_macs"] == pytest.approx(r.effective_macs) and s["total_synops"] == r.total_synops
+    assert s["energy_uj"] == pytest.approx(M.energy(r)["total_uj"])
+    assert s["energy_uj_effective"] == pytest.approx(M.energy(r, counts="effective")["total_uj"])
+
+
+# --------------------------------------------------------------------------- dense and effective counts
+# NeuroBench's SynapticOperations: Dense = total_synops, Effective_MACs = effective_macs,
+# Effective_ACs = effective_acs (OpsReport.neurobench()).
+
+
+def test_padding_taps_are_not_macs():
+    """Conv2d(1, 1, 3, padding=1) on 4 x 4. Along each axis the 3 kernel taps reach 2 real
+    inputs at the two border outputs and 3 at the two inner ones: 2 + 3 + 3 + 2 = 10, so
+    10 x 10 = 100 synapses, not 16 positions x 9 taps = 144. NeuroBench's Dense is the sum
+    of the layer with all-ones weights applied to an all-ones input, which is the same 100."""
+    conv = nn.Conv2d(1, 1, 3, padding=1)
+    r = M.measure(nn.Sequential(conv), torch.full((3, 1, 4, 4), 0.5), spiking=False)
+    assert r.layers[0].macs_per_step == 100
+    assert r.macs == 100 and r.total_synops == 100 and r.effective_macs == 100
+    assert r.neurobench()["Dense"] == 100
+    assert F.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3), padding=1).sum() == 100
+    assert M.fanout(conv, (1, 4, 4)).sum() == 100
+    # no padding: 2 x 2 outputs x 9 taps, all real
+    assert M.measure(nn.Sequential(nn.Conv2d(1, 1, 3)), torch.ones(1, 1, 4, 4), spiking=False).macs == 36
+
+
+def test_fanout_linear_and_errors():
+    lin = nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0, 2, 0], [0, 0, 3, 4], [5, 0, 0, 6]]))
+    torch.testing.assert_close(M.fanout(lin, (4,)), torch.full((4,), 3.0, dtype=torch.float64))
+    nonzero = torch.tensor([2.0, 0, 2, 2], dtype=torch.float64)  # non-zero weights per column
+    torch.testing.assert_close(M.fanout(lin, (4,), nonzero_only=True), nonzero)
+    assert M.fanout(lin, (5, 4), nonzero_only=True).shape == (5, 4)  # a sequence of 5 inputs
+    with pytest.raises(ValueError, match=r"\(7,\)"):
+        M.fanout(lin, (7,))
+    with pytest.raises(TypeError, match="MaxPool2d"):
+        M.fanout(nn.MaxPool2d(2), (1, 4, 4))
+
+
+def _spike_linear(weight: torch.Tensor) -> nn.Module:
+    """Flatten -> Linear(4, 2) on (1, 2, 2) spike frames: the linear layer sees the spikes."""
+    net = build(VGGSpec(in_shape=(1, 2, 2), num_classes=2, features=()), seed=0)
+    with torch.no_grad():
+        net.body.layers[1].weight.copy_(weight)
+    return net
+
+
+def test_pruned_linear_effective_acs_by_hand():
+    """Input spikes over T = 3 (features in flatten order): f0 fires 3 times, f1 twice,
+    f2 once, f3 never. Pruning the 4 smallest magnitudes of
+        [[1, .1, 2, .2], [.3, .4, 3, 4]]  ->  [[1, 0, 2, 0], [0, 0, 3, 4]]
+    leaves non-zero weights per input column [1, 0, 2, 1].
+    Dense SynOps: 6 spikes x 2 outputs = 12. Effective ACs: 3 x 1 + 2 x 0 + 1 x 2 + 0 x 1 = 5.
+    Total synops (NeuroBench's Dense): 8 synapses x 3 steps = 24."""
+    x = torch.zeros(T, 1, 1, 2, 2)
+    x[:, 0, 0, 0, 0] = 1  # f0 at t0, t1, t2
+    x[:2, 0, 0, 0, 1] = 1  # f1 at t0, t1
+    x[2, 0, 0, 1, 0] = 1  # f2 at t2
+    dense_w = torch.tensor([[1.0, 0.1, 2.0, 0.2], [0.3, 0.4, 3.0, 4.0]])
+    pruned = _spike_linear(dense_w)
+    prune.l1_unstructured(pruned.body.layers[1], "weight", amount=4)
+    zeroed = _spike_linear(torch.tensor([[1.0, 0, 2, 0], [0, 0, 3, 4]]))
+    for net in (pruned, zeroed):
+        r = M.measure(net, x)
+        assert r.synops == 12 and r.effective_acs == 5 and r.total_synops == 24
+        assert r.macs == 0 and r.effective_macs == 0
+        assert M.energy(r)["total_pj"] == pytest.approx(12 * 0.9)
+        assert M.energy(r, counts="effective")["total_pj"] == pytest.approx(5 * 0.9)
+    r = M.measure(_spike_linear(dense_w), x)  # unpruned: effective = dense
+    assert r.synops == 12 and r.effective_acs == 12
+
+
+class _Mask(nn.Module):
+    """A parametrization that multiplies the weight by a fixed mask (as a quantizer would
+    map some weights to zero)."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w * self.mask
+
+
+def test_conv_zero_weights_effective_acs_by_hand():
+    """The spike-input case of test_measure_spike_input_conv_synops (spikes at the corner
+    (0, 0) at t0, the interior (1, 1) at t1, the edge (0, 1) at t2; dense fan-outs 8, 18, 12:
+    38 SynOps) with zero weights: channel 0 loses its top-left tap (0, 0), channel 1 keeps
+    only its centre tap (1, 1).
+    Input (r, c) reaches output (i, j) through tap (r - i + 1, c - j + 1).
+    Channel 1 (centre only): every input reaches exactly one output, fan-out 1.
+    Channel 0: tap (0, 0) links input (r, c) to output (r + 1, c + 1), which exists for
+    r, c <= 2, so each spiking position loses 1 of its dense fan-out (4, 9, 6 per channel).
+    Effective fan-outs: corner 3 + 1 = 4, interior 8 + 1 = 9, edge 5 + 1 = 6 -> 19 effective ACs.
+    The same whether the zeros are plain, a pruning mask or a parametrization."""
+    x = torch.zeros(T, 1, 1, 4, 4)
+    x[0, 0, 0, 0, 0] = 1
+    x[1, 0, 0, 1, 1] = 1
+    x[2, 0, 0, 0, 1] = 1
+    mask = torch.ones(2, 1, 3, 3)
+    mask[0, 0, 0, 0] = 0
+    mask[1] = 0
+    mask[1, 0, 1, 1] = 1
+    plain, pruned, param = tiny(), tiny(), tiny()
+    with torch.no_grad():
+        dict(plain.named_modules())[CONV].weight.mul_(mask)
+    prune.custom_from_mask(dict(pruned.named_modules())[CONV], "weight", mask)
+    parametrize.register_parametrization(dict(param.named_modules())[CONV], "weight", _Mask(mask))
+    for net in (plain, pruned, param):
+        r = M.measure(net, x)
+        conv = r.layer(CONV)
+        assert conv.synops == 38 and conv.effective_acs == 19 and conv.total_synops == 200 * 3
+        assert r.spikes_per_inference == 0 and r.effective_acs == 19
+    fan = M.conv_fanout(dict(plain.named_modules())[CONV], (1, 4, 4), nonzero_only=True)
+    assert (fan[0, 0, 0], fan[0, 1, 1], fan[0, 0, 1]) == (4, 9, 6)
+    assert fan[0, 3, 3] == 4 + 1  # bottom-right corner: tap (0, 0) would need output (4, 4)
+
+
+def test_ann_zero_activations_effective_macs_by_hand():
+    """ANN twin, one image with a single non-zero pixel (0, 0) = 1; conv weights 0.25,
+    no bias. Conv: that pixel reaches outputs (0..1, 0..1) of both channels: 4 x 2 = 8
+    effective MACs (dense 200). ReLU keeps 0.25 there, zero elsewhere; the max pool holds
+    0.25 in window (0, 0) of each channel, i.e. flattened entries 0 and 4 of 8. Linear
+    (all ones) with W[0, 0] = 0 and W[1, 5] = 0: entry 0 reaches 1 non-zero weight, entry 4
+    reaches 2, entry 5 is zero anyway: 3 effective MACs (dense 16). Total 11 of 216."""
+    ann = tiny(spiking=False)
+    with torch.no_grad():
+        dict(ann.named_modules())[LIN].weight[0, 0] = 0
+        dict(ann.named_modules())[LIN].weight[1, 5] = 0
+    img = torch.zeros(1, 1, 4, 4)
+    img[0, 0, 0, 0] = 1
+    r = M.measure(ann, img)
+    assert r.layer(CONV).effective_macs == 8 and r.layer(LIN).effective_macs == 3
+    assert r.macs == 216 and r.effective_macs == 11 and r.effective_acs == 0 and r.total_synops == 216
+    assert r.neurobench() == {"Effective_MACs": 11.0, "Effective_ACs": 0.0, "Dense": 216.0}
+    assert M.energy(r, counts="effective")["total_pj"] == pytest.approx(11 * 4.6)
+    assert M.energy(r)["total_pj"] == pytest.approx(216 * 4.6)
+
+
+def test_80_percent_pruned_net_saves_5x_effective_acs():
+    """Flatten -> Linear(10, 5) -> LIF -> Linear(5, 5), all-ones input spikes, T = 3.
+    Each hidden neuron keeps 2 weights of 1.0 (columns 2i, 2i + 1) and the output layer
+    its diagonal; the other 60 of 75 weights are 0.01, so global magnitude pruning of 80 %
+    removes exactly them. Every hidden neuron gets a current of 2 (2.08 unpruned) > 1 and
+    fires at every step. Dense SynOps: 10 x 3 x 5 + 15 x 5 = 225, pruned or not (zero
+    weights counted). Effective ACs of the pruned net: every input column keeps 1 non-zero
+    weight: 30 x 1 + 15 x 1 = 45, i.e. 5x fewer; energy 225 x 0.9 = 202.5 pJ dense,
+    45 x 0.9 = 40.5 pJ effective."""
+    spec = VGGSpec(in_shape=(1, 2, 5), num_classes=5, features=(), hidden=(5,),
+                   neuron=NeuronSpec(beta=1.0, threshold=1.0))
+    net = build(spec, seed=0)
+    l1, l2 = net.body.layers[1], net.body.layers[3]
+    with torch.no_grad():
+        l1.weight.fill_(0.01)
+        for i in range(5):
+            l1.weight[i, 2 * i : 2 * i + 2] = 1.0
+        l2.weight.fill_(0.01)
+        l2.weight.diagonal().fill_(1.0)
+    x = torch.ones(T, 1, 1, 2, 5)
+    before = M.measure(net, x)
+    assert before.synops == 225 and before.effective_acs == 225
+    prune.global_unstructured([(l1, "weight"), (l2, "weight")], prune.L1Unstructured, amount=0.8)
+    assert M.sparsity(net) == pytest.approx(0.8)
+    after = M.measure(net, x)
+    assert after.spikes_per_inference == 15 and after.synops == 225 and after.effective_acs == 45
+    assert after.total_synops == (50 + 25) * 3
+    assert M.energy(after)["total_pj"] == pytest.approx(202.5)
+    assert M.energy(after, counts="effective")["total_pj"] == pytest.approx(40.5)
+    saving = M.energy(before, counts="effective")["total_pj"] / M.energy(after, counts="effective")["total_pj"]
+    assert saving == pytest.approx(5.0)
+
+
+def test_unknown_counts():
+    r = M.measure(tiny(spiking=False), torch.ones(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="sparse") as e:
+        M.energy(r, counts="sparse")
+    assert "dense" in str(e.value) and "effective" in str(e.value)
+    assert M.COUNTS == ("dense", "effective")

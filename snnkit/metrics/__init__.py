@@ -1,12 +1,13 @@
 """Metrics for compressed SNNs.
 
-* :mod:`~snnkit.metrics.ops`: accuracy, parameters, model size in bits, spikes, MACs, SynOps.
-* :mod:`~snnkit.metrics.energy`: energy per inference from the counts (45 nm table).
+* :mod:`~snnkit.metrics.ops`: accuracy, parameters, model size in bits, spikes, MACs, SynOps
+  (dense, and effective: zero weights and zero inputs skipped, as NeuroBench counts them).
+* :mod:`~snnkit.metrics.energy`: energy per inference from the dense or effective counts (45 nm table).
 * :mod:`~snnkit.metrics.robustness`: accuracy under input noise.
 
 The common names are importable from ``snnkit.metrics`` directly.
 """
-from .energy import ENERGY_TABLE, PRECISIONS, energy, energy_per_op, energy_ratio, summary
+from .energy import COUNTS, ENERGY_TABLE, PRECISIONS, energy, energy_per_op, energy_ratio, summary
 from .ops import (
     LayerOps,
     OpsReport,
@@ -14,6 +15,7 @@ from .ops import (
     conv_fanout,
     count_nonzero,
     count_params,
+    fanout,
     latency,
     measure,
     model_size_bits,
@@ -23,7 +25,7 @@ from .ops import (
 from .robustness import accuracy_under_noise, add_noise
 
 __all__ = [
-    "ENERGY_TABLE", "PRECISIONS", "LayerOps", "OpsReport", "accuracy", "accuracy_under_noise",
+    "COUNTS", "ENERGY_TABLE", "PRECISIONS", "LayerOps", "OpsReport", "accuracy", "accuracy_under_noise",
     "add_noise", "conv_fanout", "count_nonzero", "count_params", "energy", "energy_per_op",
-    "energy_ratio", "latency", "measure", "model_size_bits", "model_size_mb", "sparsity", "summary",
+    "energy_ratio", "fanout", "latency", "measure", "model_size_bits", "model_size_mb", "sparsity", "summary",
 ]

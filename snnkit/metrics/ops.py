@@ -11,25 +11,48 @@ are parameters too (frozen unless learned), so they are counted. A weight pruned
 counted once, by its effective (masked) value.
 
 Operation counting (:func:`measure`) runs one forward pass with hooks on every Conv and
-Linear module and probes on every LIF layer, and returns an :class:`OpsReport`:
+Linear module and probes on every LIF layer, and returns an :class:`OpsReport`. A
+*synapse* is one (input element, weight, output element) connection that the layer really
+computes: zero-padding taps are not synapses (they read no input), biases are not counted.
+The weight is read as ``module.weight``, i.e. the effective weight of a
+``torch.nn.utils.prune`` mask (``weight_orig * weight_mask``) or of a parametrization
+(a quantizer), so a pruned weight is a zero weight whichever way it was zeroed.
 
 * **MACs** (multiply-accumulates) for layers whose input is analog, i.e. not all values in
-  {0, 1}. Convention: standard dense MACs, ``out elements x kernel size`` with
-  ``kernel size = in_channels / groups x kH x kW`` for a conv (zero-padding taps included)
-  and ``in_features x out_features`` for a linear layer. In an SNN an analog-input layer
-  costs its MACs at **every** step (``macs_per_step x T``): a neuromorphic chip
-  re-multiplies the analog input each step, although snnkit computes it only once in
-  software for direct input (a stride-0 view along T).
+  {0, 1}: every synapse of the layer, ``sum of the fan-out map`` (:func:`fanout`), which is
+  ``out elements x in_channels / groups x kH x kW`` minus the zero-padding taps for a conv
+  (``Conv2d(1, 1, 3, padding=1)`` on 4 x 4: 100, not 16 x 9 = 144) and
+  ``in_features x out_features`` for a linear layer. Zero weights and zero inputs are
+  counted (*dense*). In an SNN an analog-input layer costs its MACs at **every** step
+  (``macs_per_step x T``): a neuromorphic chip re-multiplies the analog input each step,
+  although snnkit computes it only once in software for direct input (a stride-0 view
+  along T).
 * **SynOps** (synaptic operations, accumulates only) for SNN layers whose input is binary
-  spikes: every input spike costs one add per output element it reaches (its *fan-out*):
+  spikes: every input spike costs one add per synapse it reaches (its *fan-out*):
   ``out_features`` for a linear layer, the exact per-position fan-out map of
-  :func:`conv_fanout` for a conv (fewer at the borders). Weights that are zero are still
-  counted (dense fan-out).
+  :func:`conv_fanout` for a conv (fewer at the borders). Zero weights are counted
+  (*dense* weights).
+* **Effective** counts skip every synapse whose weight or input is zero, as
+  sparsity-aware hardware does: ``effective_macs`` (analog-input layers: non-zero inputs
+  x their fan-out over non-zero weights) and ``effective_acs`` (spike-input layers: spikes
+  x their fan-out over non-zero weights). Unstructured pruning lowers these, not the
+  dense ones.
+* **Total synops** (``total_synops``): every synapse of every layer at every step,
+  whatever the activity (``macs_per_step x T`` summed over layers): the work of hardware
+  that exploits no sparsity at all.
 * In an ANN every Conv/Linear layer costs MACs, once (T = 1), whatever its input.
+
+Correspondence with NeuroBench's ``SynapticOperations`` (``Effective_MACs``,
+``Effective_ACs``, ``Dense``; see :meth:`OpsReport.neurobench`): ``effective_macs`` =
+Effective_MACs, ``effective_acs`` = Effective_ACs, ``total_synops`` = Dense, all per
+sample, first layer included, biases excluded, zero-padding taps excluded. With no zero
+weight ``synops`` = Effective_ACs. Two differences of rule: NeuroBench calls an input
+spiking when its values lie in {-1, 0, 1} (snnkit: {0, 1}), and decides this for ANN
+layers too (snnkit prices every ANN layer as MACs).
 
 Note that an average-pooled spike map (values like 0.25) is analog by this rule, so the
 layer after an average pool costs MACs; after a max pool the spikes stay binary.
-:mod:`snnkit.metrics.energy` prices the counts.
+:mod:`snnkit.metrics.energy` prices the counts, dense or effective.
 """
 from __future__ import annotations
 
@@ -50,6 +73,7 @@ __all__ = [
     "model_size_bits",
     "model_size_mb",
     "conv_fanout",
+    "fanout",
     "LayerOps",
     "OpsReport",
     "measure",
@@ -182,7 +206,7 @@ def model_size_mb(model: nn.Module, bits: Mapping[str, int] | None = None, nonze
 # fan-out and operation counting
 
 
-def conv_fanout(conv: nn.Module, in_shape: tuple[int, ...] | torch.Size) -> Tensor:
+def conv_fanout(conv: nn.Module, in_shape: tuple[int, ...] | torch.Size, *, nonzero_only: bool = False) -> Tensor:
     """Exact fan-out of every input element of a convolution.
 
     For input shape ``in_shape = (C_in, *spatial)`` (one sample) returns a float64 tensor of
@@ -191,16 +215,54 @@ def conv_fanout(conv: nn.Module, in_shape: tuple[int, ...] | torch.Size) -> Tens
     groups and padding mode. It equals the transposed convolution of an all-ones
     output-shaped tensor with an all-ones kernel (computed here as the gradient of the sum
     of an all-ones-kernel convolution). A 3x3, padding-1, stride-1 conv with C_out output
-    channels gives 4 C_out at the corners, 6 C_out on the edges and 9 C_out inside.
+    channels gives 4 C_out at the corners, 6 C_out on the edges and 9 C_out inside. The sum
+    of the map is the number of synapses: zero-padding taps are not among them.
+
+    With ``nonzero_only`` the kernel is ``conv.weight != 0`` instead of all ones: only
+    synapses through non-zero weights count (pruned or quantized-to-zero weights are left
+    out; ``conv.weight`` is read, so a pruning mask or parametrization applies).
     """
     if not isinstance(conv, _CONV) or isinstance(conv, _CONV_T):
         raise TypeError(f"expected a (non-transposed) convolution module, got {type(conv).__name__}")
     x = torch.zeros((1, *in_shape), dtype=torch.float64, requires_grad=True)
-    w = torch.ones(conv.weight.shape, dtype=torch.float64)
+    weight = conv.weight.detach()
+    if nonzero_only:
+        w = (weight != 0).to(device="cpu", dtype=torch.float64)
+    else:
+        w = torch.ones(weight.shape, dtype=torch.float64)
     with torch.enable_grad():
         y = conv._conv_forward(x, w, None)
         (g,) = torch.autograd.grad(y.sum(), x)
     return g[0]
+
+
+def fanout(module: nn.Module, in_shape: tuple[int, ...] | torch.Size, *, nonzero_only: bool = False) -> Tensor:
+    """Fan-out of every input element of a Linear or (non-transposed) Conv layer.
+
+    Args:
+        module: ``nn.Linear`` or a convolution.
+        in_shape: input shape of one sample: ``(..., in_features)`` for a linear layer,
+            ``(C_in, *spatial)`` for a conv.
+        nonzero_only: count only synapses through non-zero weights (``module.weight != 0``).
+
+    Returns:
+        float64 tensor of shape ``in_shape`` on the CPU: how many synapses (weight, output
+        element) each input element feeds. Linear: ``out_features`` for every element, or
+        with ``nonzero_only`` the number of non-zero weights in the element's column. Conv:
+        :func:`conv_fanout`. The sum is the layer's synapse count per sample per step.
+    """
+    if isinstance(module, nn.Linear):
+        in_shape = tuple(in_shape)
+        if not in_shape or in_shape[-1] != module.in_features:
+            raise ValueError(f"in_shape={in_shape}: expected (..., {module.in_features}) for this linear layer")
+        if nonzero_only:
+            column = (module.weight.detach() != 0).sum(0).to(device="cpu", dtype=torch.float64)  # (in_features,)
+        else:
+            column = torch.full((module.in_features,), float(module.out_features), dtype=torch.float64)
+        return column.expand(in_shape).clone()
+    if isinstance(module, _CONV) and not isinstance(module, _CONV_T):
+        return conv_fanout(module, in_shape, nonzero_only=nonzero_only)
+    raise TypeError(f"expected nn.Linear or a (non-transposed) convolution module, got {type(module).__name__}")
 
 
 @dataclass
@@ -210,15 +272,23 @@ class LayerOps:
     Attributes:
         name: module name in ``model.named_modules()``.
         kind: "conv" or "linear".
-        macs_per_step: dense MACs for one sample at one step (out elements x kernel size,
-            padding included; in x out for linear).
+        macs_per_step: synapses of the layer for one sample at one step (the sum of its
+            :func:`fanout` map: zero-padding taps excluded; in x out for linear), i.e. its
+            dense MACs per step when its input is analog.
         binary_input: every input value the layer saw was 0 or 1 (spikes).
         input_size: input elements per sample per step.
         input_spikes: input spikes per sample, summed over all T steps (0 if analog input).
-        synops: synaptic operations (adds) per sample = sum of each input spike's fan-out
-            (0 if analog input or ANN).
-        macs: MACs per sample per inference: ``macs_per_step x T`` for an analog-input
-            SNN layer, ``macs_per_step`` for an ANN layer, 0 for a spiking-input SNN layer.
+        synops: dense synaptic operations (adds) per sample = sum of each input spike's
+            fan-out, zero weights included (0 if analog input or ANN).
+        macs: dense MACs per sample per inference: ``macs_per_step x T`` for an
+            analog-input SNN layer, ``macs_per_step`` for an ANN layer, 0 for a
+            spiking-input SNN layer.
+        effective_macs: MACs per sample per inference over non-zero inputs and non-zero
+            weights only (NeuroBench's Effective_MACs; 0 for a spiking-input SNN layer).
+        effective_acs: SynOps per sample over non-zero weights only (NeuroBench's
+            Effective_ACs; 0 if analog input or ANN).
+        total_synops: every synapse at every step, ``macs_per_step x T`` (NeuroBench's
+            Dense).
     """
 
     name: str
@@ -229,11 +299,18 @@ class LayerOps:
     input_spikes: float
     synops: float
     macs: int
+    effective_macs: float = 0.0
+    effective_acs: float = 0.0
+    total_synops: int = 0
 
 
 @dataclass
 class OpsReport:
     """Activity and operation counts of one forward pass, per sample per inference.
+
+    Dense counts (``macs``, ``synops``) include zero weights; effective counts
+    (``effective_macs``, ``effective_acs``) skip zero weights and zero inputs;
+    :meth:`neurobench` names them as NeuroBench does. See the module docstring.
 
     Attributes:
         layers: one :class:`LayerOps` per Conv/Linear layer, in call order.
@@ -241,10 +318,13 @@ class OpsReport:
         batch_size: B of the measured batch (counts are averages over it).
         spiking: whether the model was measured as an SNN.
         spikes_per_inference: spikes per sample summed over all LIF layers and T steps.
-        macs: total MACs per sample.
-        synops: total synaptic operations (adds) per sample.
+        macs: total dense MACs per sample.
+        synops: total dense synaptic operations (adds) per sample.
         spikes_per_layer: ``{LIF name: spikes per sample over T steps}``.
         neurons_per_layer: ``{LIF name: neurons per sample}``.
+        effective_macs: total MACs per sample over non-zero inputs and weights.
+        effective_acs: total synaptic operations per sample over non-zero weights.
+        total_synops: every synapse of every layer at every step, per sample.
     """
 
     layers: list[LayerOps]
@@ -256,6 +336,9 @@ class OpsReport:
     synops: float
     spikes_per_layer: dict[str, float] = field(default_factory=dict)
     neurons_per_layer: dict[str, int] = field(default_factory=dict)
+    effective_macs: float = 0.0
+    effective_acs: float = 0.0
+    total_synops: int = 0
 
     @property
     def latency(self) -> int:
@@ -268,6 +351,15 @@ class OpsReport:
         return {
             n: s / (self.neurons_per_layer[n] * self.timesteps) if self.neurons_per_layer[n] else 0.0
             for n, s in self.spikes_per_layer.items()
+        }
+
+    def neurobench(self) -> dict[str, float]:
+        """The counts under NeuroBench's ``SynapticOperations`` names, per sample:
+        ``{"Effective_MACs": effective_macs, "Effective_ACs": effective_acs, "Dense": total_synops}``."""
+        return {
+            "Effective_MACs": self.effective_macs,
+            "Effective_ACs": self.effective_acs,
+            "Dense": float(self.total_synops),
         }
 
     def layer(self, name: str) -> LayerOps:
@@ -289,16 +381,18 @@ class _Acc:
     input_size: int
     rows: int = 0
     binary: bool = True
-    spikes: float = 0.0
-    weighted: float = 0.0
+    active: float = 0.0  # non-zero input values, summed over rows
+    reached: float = 0.0  # non-zero inputs x fan-out (all weights)
+    effective: float = 0.0  # non-zero inputs x fan-out over non-zero weights
 
 
 def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mode: bool = True) -> OpsReport:
-    """Count spikes, MACs and SynOps of one forward pass (under ``torch.no_grad()``).
+    """Count spikes, MACs and SynOps, dense and effective, of one forward pass (under ``torch.no_grad()``).
 
     Args:
         model: a network; Conv (non-transposed) and Linear modules are counted, LIF layers
             probed (through :func:`snnkit.models.probe`, which replaces any probe set on them).
+            Weights are read as ``module.weight`` (pruning masks and parametrizations apply).
         x: the network input, (T, B, ...) for an SNN, (B, ...) for an ANN. A stride-0 view
             along T (direct input) is fine: the layers before the first LIF then run once on
             (B, ...), which is recognised and counted as T steps.
@@ -329,7 +423,7 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
 
     names = {m: n for n, m in model.named_modules()}
     accs: dict[str, _Acc] = {}
-    fanouts: dict[tuple[str, tuple[int, ...]], Tensor] = {}
+    fanouts: dict[tuple[str, tuple[int, ...]], tuple[Tensor, Tensor]] = {}
     lif_spikes: dict[str, float] = {}
     lif_neurons: dict[str, int] = {}
     lif_batch: dict[str, int] = {}
@@ -340,30 +434,23 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
         if not isinstance(inp, Tensor) or inp.dim() < 2:
             raise RuntimeError(f"layer {name!r}: expected a batched tensor input")
         n = int(inp.shape[0])
-        out_per_sample = output.numel() // n
-        if isinstance(module, nn.Linear):
-            kind, kernel = "linear", module.in_features
-        else:
-            kind, kernel = "conv", math.prod(module.weight.shape[1:])
+        key = (name, tuple(inp.shape[1:]))
+        if key not in fanouts:  # the weights do not change during the pass
+            fanouts[key] = (
+                fanout(module, key[1]).to(inp.device),
+                fanout(module, key[1], nonzero_only=True).to(inp.device),
+            )
+        fan, fan_nonzero = fanouts[key]
         acc = accs.get(name)
         if acc is None:
-            acc = accs[name] = _Acc(kind, out_per_sample * kernel, inp.numel() // n)
+            kind = "linear" if isinstance(module, nn.Linear) else "conv"
+            acc = accs[name] = _Acc(kind, int(round(float(fan.sum()))), inp.numel() // n)
         acc.rows += n
         acc.binary = acc.binary and bool(((inp == 0) | (inp == 1)).all())
-        if not (spiking and acc.binary):
-            return
-        if kind == "linear":
-            count = float(inp.sum(dtype=torch.float64))
-            acc.spikes += count
-            acc.weighted += count * module.out_features
-        else:
-            key = (name, tuple(inp.shape[1:]))
-            fan = fanouts.get(key)
-            if fan is None:
-                fan = fanouts[key] = conv_fanout(module, inp.shape[1:]).to(inp.device)
-            per_pos = inp.sum(0, dtype=torch.float64)
-            acc.spikes += float(per_pos.sum())
-            acc.weighted += float((per_pos * fan).sum())
+        active = (inp != 0).sum(0, dtype=torch.float64)  # (...) per input element, over rows
+        acc.active += float(active.sum())
+        acc.reached += float((active * fan).sum())
+        acc.effective += float((active * fan_nonzero).sum())
 
     def lif_probe(name: str, spk: Tensor, mem: Tensor) -> None:
         lif_spikes[name] = lif_spikes.get(name, 0.0) + float(spk.sum(dtype=torch.float64))
@@ -398,11 +485,17 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
                 f"layer {name!r} saw {acc.rows} input rows in total; expected B={B} (once, direct "
                 f"input) or T*B={T * B} (every step)"
             )
+        effective = acc.effective * factor / B
         if spiking and acc.binary:
-            spikes, synops, macs = acc.spikes * factor / B, acc.weighted * factor / B, 0
+            spikes, synops, acs, macs, eff_macs = acc.active * factor / B, acc.reached * factor / B, effective, 0, 0.0
         else:
-            spikes, synops, macs = 0.0, 0.0, acc.macs_per_step * T
-        layers.append(LayerOps(name, acc.kind, acc.macs_per_step, acc.binary, acc.input_size, spikes, synops, macs))
+            spikes, synops, acs, macs, eff_macs = 0.0, 0.0, 0.0, acc.macs_per_step * T, effective
+        layers.append(
+            LayerOps(
+                name, acc.kind, acc.macs_per_step, acc.binary, acc.input_size, spikes, synops, macs,
+                effective_macs=eff_macs, effective_acs=acs, total_synops=acc.macs_per_step * T,
+            )
+        )
 
     spikes_per_layer = {n: s / lif_batch[n] for n, s in lif_spikes.items()}
     return OpsReport(
@@ -415,6 +508,9 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
         synops=float(sum(lo.synops for lo in layers)),
         spikes_per_layer=spikes_per_layer,
         neurons_per_layer=dict(lif_neurons),
+        effective_macs=float(sum(lo.effective_macs for lo in layers)),
+        effective_acs=float(sum(lo.effective_acs for lo in layers)),
+        total_synops=int(sum(lo.total_synops for lo in layers)),
     )
 
 
