@@ -4,6 +4,8 @@
   (dense, and effective: zero weights and zero inputs skipped, as NeuroBench counts them).
 * :mod:`~snnkit.metrics.energy`: energy per inference from the dense or effective counts (45 nm table).
 * :mod:`~snnkit.metrics.robustness`: accuracy under input noise.
+* :mod:`~snnkit.metrics.hardware`: energy on an accelerator with a memory hierarchy (DRAM,
+  global buffer, scratchpads) for dense and sparse weight storage formats.
 
 The common names are importable from ``snnkit.metrics`` directly.
 """
@@ -23,8 +25,10 @@ from .ops import (
     sparsity,
 )
 from .robustness import accuracy_under_noise, add_noise
+from .hardware import HARDWARE_TABLE, STORAGE_FORMATS, Accelerator, inference_energy
 
 __all__ = [
+    "HARDWARE_TABLE", "STORAGE_FORMATS", "Accelerator", "inference_energy",
     "COUNTS", "ENERGY_TABLE", "PRECISIONS", "LayerOps", "OpsReport", "accuracy", "accuracy_under_noise",
     "add_noise", "conv_fanout", "count_nonzero", "count_params", "energy", "energy_per_op",
     "energy_ratio", "fanout", "latency", "measure", "model_size_bits", "model_size_mb", "sparsity", "summary",
