@@ -15,16 +15,24 @@ Registered (:data:`SCHEDULES`):
 * ``"geometric"``: equal ratios (``start`` and ``end`` > 0). For a density (1 - sparsity)
   this is "remove the same fraction of the remaining weights every round", the rule of
   iterative magnitude pruning; see :func:`iterative_sparsity`.
+
+*Compression schedules* (:data:`COMPRESSION_SCHEDULES`, below) say something else: during
+which epochs of a fine-tuning run pruning and quantization are switched on ("isolated",
+"cumulative", "joint"; Schaefer et al. 2023).
 """
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Callable
 
 from ..registry import Registry
 
-__all__ = ["SCHEDULES", "Schedule", "geometric", "iterative_sparsity", "linear"]
+__all__ = [
+    "COMPRESSION_SCHEDULES", "Phase", "SCHEDULES", "Schedule", "cumulative", "geometric", "isolated",
+    "iterative_sparsity", "joint", "linear",
+]
 
 #: ``fn(start, end, steps) -> list of steps + 1 floats, from start to end``.
 Schedule = Callable[[float, float, int], list[float]]
@@ -67,3 +75,76 @@ def iterative_sparsity(per_round: float, rounds: int) -> list[float]:
         raise ValueError(f"per_round={per_round!r}: expected a fraction in (0, 1)")
     density = geometric(1.0, (1.0 - per_round) ** rounds, rounds)[1:]
     return [1.0 - d for d in density]
+
+
+# ---------------------------------------------------------------------------------------
+# Compression schedules: when pruning and quantization are on during fine-tuning.
+#
+# Schaefer et al. (2023) fine-tune a pretrained SNN with one-shot magnitude pruning and
+# learned-scale quantization, and compare three orders:
+#
+# * "isolated": one method alone (quantization alone, or pruning alone), from the start;
+# * "cumulative": prune first, switch quantization on half-way (at epoch epochs // 2);
+# * "joint": both from the start.
+#
+# A compression schedule is a pure function ``fn(epochs, *, prune, quantize) -> [Phase]``:
+# the stretches of fine-tuning with fixed settings, in order, whose epochs add up to
+# ``epochs``. :func:`run_compression` (below) trains a model through them.
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of fine-tuning: ``epochs`` epochs with pruning and quantization on or off."""
+
+    epochs: int
+    prune: bool
+    quantize: bool
+
+
+#: ``fn(epochs, *, prune, quantize) -> list[Phase]`` by name: "isolated", "cumulative", "joint".
+COMPRESSION_SCHEDULES: Registry[Callable[..., list[Phase]]] = Registry("compression schedule")
+
+
+def _check_epochs(epochs: object) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r}: expected an integer >= 1")
+    return int(epochs)
+
+
+@COMPRESSION_SCHEDULES.register("isolated")
+def isolated(epochs: int, *, prune: bool, quantize: bool) -> list[Phase]:
+    """One method alone, from the first epoch: ``[Phase(epochs, prune, quantize)]``.
+
+    Raises:
+        ValueError: both or neither method asked for (name the one to isolate).
+    """
+    epochs = _check_epochs(epochs)
+    if bool(prune) == bool(quantize):
+        raise ValueError(f"prune={prune!r}, quantize={quantize!r}: 'isolated' applies exactly one method; "
+                         "expected one of them True (use 'cumulative' or 'joint' for both)")
+    return [Phase(epochs, bool(prune), bool(quantize))]
+
+
+@COMPRESSION_SCHEDULES.register("cumulative")
+def cumulative(epochs: int, *, prune: bool = True, quantize: bool = True) -> list[Phase]:
+    """Prune from the first epoch, quantize too from epoch ``epochs // 2``.
+
+    ``cumulative(6) == [Phase(3, True, False), Phase(3, True, True)]``; with one epoch there
+    is no first half and it is the same as ``joint``.
+
+    Raises:
+        ValueError: unless both methods are asked for.
+    """
+    epochs = _check_epochs(epochs)
+    if not (prune and quantize):
+        raise ValueError(f"prune={prune!r}, quantize={quantize!r}: 'cumulative' needs both True "
+                         "(use 'isolated' for one method)")
+    half = epochs // 2
+    return ([Phase(half, True, False)] if half else []) + [Phase(epochs - half, True, True)]
+
+
+@COMPRESSION_SCHEDULES.register("joint")
+def joint(epochs: int, *, prune: bool = True, quantize: bool = True) -> list[Phase]:
+    """Every method asked for, from the first epoch: ``[Phase(epochs, prune, quantize)]``."""
+    epochs = _check_epochs(epochs)
+    return [Phase(epochs, bool(prune), bool(quantize))]
