@@ -7,6 +7,8 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
   any importance score) that survive training; rewinding with the mask kept.
 * :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
 * :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry and model quantization.
+* :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
+  ``Net``), :func:`mask_channels` zeroes them in place of it.
 * :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
 * :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly.
 """
@@ -18,8 +20,10 @@ from .masks import (
 )
 from .quant import QUANTIZERS, quantize_model
 from .schedules import SCHEDULES
+from .surgery import channel_plan, mask_channels, shrink
 
 __all__ = [
+    "channel_plan", "mask_channels", "shrink",
     "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
     "prune_global", "prune_layerwise", "remove_masks", "rewind",
     "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
