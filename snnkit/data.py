@@ -413,6 +413,7 @@ def _load_event_gestures(
     n_per_class: int = 60,
     noise: float = 0.01,
     threshold: float = 0.1,
+    motion_end: float = 1.0,
 ) -> Dataset:
     """Stand-in for DVS128 Gesture: 11 classes of moving patterns, evidence building up over time.
 
@@ -433,12 +434,20 @@ def _load_event_gestures(
     Frames are rendered at ``timesteps + 1`` instants and turned into ON/OFF counts with
     :func:`brightness_events` (peak intensity 1, contrast ``threshold``).
 
+    ``motion_end`` (in (0, 1], default 1) is the fraction of the recording by which the
+    whole gesture (fade-in and motion) is over; afterwards the pattern holds still, so
+    only noise events follow, as when a person finishes a gesture and stands still. At 1
+    evidence builds up until the last step; at 0.5 the second half adds nothing, which
+    is the redundancy in time that temporal pruning can remove.
+
     ``n_per_class`` samples of each class are split 70/10/20 % into train/val/test.
     Per-sample shape: ``(timesteps, 2, size, size)``.
     """
     _check_positive_int("timesteps", timesteps)
     _check_positive_int("n_per_class", n_per_class)
     _check_nonneg("noise", noise)
+    if isinstance(motion_end, bool) or not isinstance(motion_end, numbers.Real) or not 0 < motion_end <= 1:
+        raise ValueError(f"motion_end={motion_end!r} is not accepted; expected a fraction of the recording in (0, 1]")
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"size={size!r} is not accepted; expected an int >= 8")
     n_classes = len(GESTURE_CLASSES)
@@ -454,7 +463,8 @@ def _load_event_gestures(
     width = uniform(0.04, 0.06, n, 1, 1, 1) * size
     rate = noise * uniform(0.5, 1.5, n)
 
-    time = torch.linspace(0.0, 1.0, timesteps + 1).unsqueeze(0)  # (1, T+1)
+    # gesture time: 0 -> 1 over the first motion_end of the recording, then held at 1
+    time = (torch.linspace(0.0, 1.0, timesteps + 1) / motion_end).clamp(max=1.0).unsqueeze(0)  # (1, T+1)
     onset = 0.1
     alpha = (time / onset).clamp(max=1.0)  # fade-in
     u = ((time - onset) / (1 - onset)).clamp(min=0.0)

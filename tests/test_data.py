@@ -466,3 +466,20 @@ def test_dvs_gesture_too_few_files_never_downloads(tmp_path):
     _write_fake_dvs_gesture(tmp_path, per_class=1)  # 11 files: tonic would download
     with pytest.raises(FileNotFoundError, match="ibmGestureTrain.tar.gz.*never downloads"):
         load_dataset("dvs-gesture", root=tmp_path)
+
+
+def test_event_gestures_motion_end_leaves_only_noise_afterwards():
+    opts = dict(timesteps=10, size=16, n_per_class=4, noise=0.0)
+    whole = load_dataset("event-gestures", seed=0, **opts)
+    assert torch.equal(load_dataset("event-gestures", seed=0, motion_end=1.0, **opts).train.x, whole.train.x)
+    half = load_dataset("event-gestures", seed=0, motion_end=0.5, **opts)
+    # the gesture is over at 0.5 of the recording: steps 0..4 carry it, steps 5..9 are silent
+    per_step = half.train.x.sum(dim=(0, 2, 3, 4))
+    assert torch.all(per_step[:5] > 0) and torch.all(per_step[5:] == 0)
+    assert torch.all(whole.train.x.sum(dim=(0, 2, 3, 4))[5:] > 0)
+    # the same gesture, compressed in time: its net change of intensity is the same
+    net = lambda x: (x[:, :, 0] - x[:, :, 1]).sum(1)  # noqa: E731
+    assert torch.allclose(net(half.train.x), net(whole.train.x), atol=2.0)
+    for bad in (0, 1.5, -0.2, True):
+        with pytest.raises(ValueError, match=r"motion_end=.* expected a fraction of the recording in \(0, 1\]"):
+            load_dataset("event-gestures", seed=0, motion_end=bad, **opts)

@@ -1,0 +1,168 @@
+"""Iterative pruning with rewinding: masks through training, the three rules, the rewind point."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from snnkit.compress.iterative import PRUNING_RULES, iterative_prune, prune_round, train_with_rewind_point
+from snnkit.compress.masks import layer_sparsity, masks_of
+from snnkit.compress.schedules import iterative_sparsity
+from snnkit.data import Dataset, Split
+from snnkit.models import NeuronSpec, VGGSpec, build
+from snnkit.train import TrainConfig, fit
+
+
+def tiny_data(seed: int = 0) -> Dataset:
+    """Random 8x8 images whose class is which quadrant is brighter (learnable in a few steps)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (60,), generator=g)
+    x = 0.3 * torch.rand(60, 1, 8, 8, generator=g)
+    for c, (r, k) in enumerate([(0, 0), (0, 4), (4, 0)]):
+        x[y == c, :, r:r + 4, k:k + 4] += 0.6
+    split = Split(x, y)
+    return Dataset("tiny", split, Split(x[:20], y[:20]), Split(x[20:40], y[20:40]), 3, "static", (1, 8, 8))
+
+
+def small_snn(seed: int = 0) -> nn.Module:
+    spec = VGGSpec(in_shape=(1, 8, 8), num_classes=3, features=(4, "P", 6, "P"), hidden=(8,), bias=True,
+                   batch_norm=True, neuron=NeuronSpec(beta=0.5, threshold=0.25, reset="zero"))
+    return build(spec, seed=seed)
+
+
+CFG = TrainConfig(epochs=2, T=3, lr=1e-2, batch_size=20, progress=False, weight_decay=1e-3)
+
+
+def test_masked_weights_get_no_gradient_and_the_mask_survives_every_step():
+    data = tiny_data()
+    model = small_snn()
+    prune_round(model, "lamp", 0.6)
+    before = masks_of(model)
+    modules = dict(model.named_modules())
+    steps = 0
+
+    def check(m: nn.Module) -> None:
+        nonlocal steps
+        steps += 1
+        for name, mask in before.items():
+            module = modules[name.rpartition(".")[0]]
+            assert torch.equal(module.weight_mask, mask)  # the mask is unchanged
+            grad = module.weight_orig.grad
+            assert grad is not None and torch.all(grad[mask == 0] == 0)  # no gradient where masked
+            assert torch.all((module.weight_orig * module.weight_mask)[mask == 0] == 0)
+
+    fit(model, data, CFG, val=None, after_step=check)
+    assert steps == 6  # 3 batches x 2 epochs, every one checked
+    out = model(torch.rand(3, 2, 1, 8, 8))  # the forward pass uses the masked weights
+    assert out.shape == (3, 2, 3)
+    for name, mask in before.items():
+        module = modules[name.rpartition(".")[0]]
+        assert torch.all(module.weight[mask == 0] == 0)
+
+
+def hand_net() -> nn.Sequential:
+    # layer 0: |w| 1..4 (w^2 1, 4, 9, 16); layer 1: |w| 0.1..0.4, the same relative spread
+    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 4.0]]))
+        net[1].weight.copy_(torch.tensor([[0.1, 0.2], [-0.3, 0.4]]))
+    return net
+
+
+@pytest.mark.parametrize("method, expected", [
+    ("lamp", {"0.weight": 0.5, "1.weight": 0.5}),      # equal LAMP scores per layer
+    ("global", {"0.weight": 0.0, "1.weight": 1.0}),    # the four smallest magnitudes overall
+    ("uniform", {"0.weight": 0.5, "1.weight": 0.5}),   # half of each layer
+])
+def test_the_three_rules_on_a_hand_made_net(method, expected):
+    net = hand_net()
+    masks = prune_round(net, method, 0.5)
+    assert layer_sparsity(net) == expected
+    assert set(masks) == {"0.weight", "1.weight"}
+
+
+def test_lamp_and_uniform_differ_when_layers_are_spread_differently():
+    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(4, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 1.0], [1.0, 1.0]]))
+        net[1].weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]))
+    uniform = copy.deepcopy(net)
+    # LAMP scores: layer 0 (equal weights, ties by position) 1/4, 1/3, 1/2, 1; layer 1 w^2 1,
+    # 4, ..., 64 over tails 204, 203, 199, ...: 0.0049, 0.0197, 0.0452, 0.0818, 0.1349,
+    # 0.2130, 0.3808, 1. Half of the 12 weights, the 6 lowest scores, all come from layer 1.
+    prune_round(net, "lamp", 0.5)
+    assert layer_sparsity(net) == {"0.weight": 0.0, "1.weight": 0.75}
+    prune_round(uniform, "uniform", 0.5)
+    assert layer_sparsity(uniform) == {"0.weight": 0.5, "1.weight": 0.5}
+    assert PRUNING_RULES.names() == ("lamp", "global", "uniform")
+    with pytest.raises(ValueError, match="unknown pruning rule 'random'; expected one of: lamp, global, uniform"):
+        prune_round(uniform, "random", 0.5)
+
+
+def test_rewind_point_is_the_state_after_that_epoch():
+    data = tiny_data()
+    cfg = CFG.replace(cosine=False)  # constant rate: the first epoch is the same in both runs
+    start = small_snn()
+    one_epoch = copy.deepcopy(start)
+    fit(one_epoch, data, cfg.replace(epochs=1), val=None)
+    model = copy.deepcopy(start)
+    _, early = train_with_rewind_point(model, data, cfg, rewind_epoch=1, val=None)
+    for key, value in one_epoch.state_dict().items():
+        torch.testing.assert_close(early[key], value, rtol=0, atol=0)
+    assert not torch.equal(early["body.layers.0.weight"], model.state_dict()["body.layers.0.weight"])
+
+    _, initial = train_with_rewind_point(copy.deepcopy(start), data, cfg, rewind_epoch=0, val=None)
+    assert torch.equal(initial["body.layers.0.weight"], start.state_dict()["body.layers.0.weight"])
+    with pytest.raises(ValueError, match=r"rewind_epoch=3: expected an integer in \[0, 2\]"):
+        train_with_rewind_point(copy.deepcopy(start), data, cfg, rewind_epoch=3)
+
+
+@pytest.mark.parametrize("method", ["lamp", "global", "uniform"])
+def test_iterative_prune_follows_the_schedule_and_rewinds(method):
+    data = tiny_data()
+    model = small_snn()
+    _, early = train_with_rewind_point(model, data, CFG, rewind_epoch=0, val=None)
+    rounds = iterative_prune(model, data, method=method, amount=0.5, rounds=3, rewind_state=early, epochs=0,
+                             cfg=CFG)
+    target = iterative_sparsity(0.5, 3)  # 0.5, 0.75, 0.875 (up to whole weights)
+    assert [r.round for r in rounds] == [1, 2, 3]
+    for r, s in zip(rounds, target):
+        assert r.sparsity == pytest.approx(s, abs=0.01)
+        assert 0.0 <= r.test_acc <= 1.0 and r.method == method
+    # with no retraining the survivors hold exactly their rewound (initial) values
+    for name, mask in masks_of(model).items():
+        module = model.get_submodule(name.rpartition(".")[0])
+        torch.testing.assert_close(module.weight_orig * mask, early[name] * mask, rtol=0, atol=0)
+    if method == "uniform":
+        assert all(v == pytest.approx(0.875, abs=0.02) for v in rounds[-1].layer_sparsity.values())
+
+
+def test_iterative_prune_retrains_between_rounds_and_keeps_masks():
+    data = tiny_data()
+    model = small_snn()
+    _, early = train_with_rewind_point(model, data, CFG, rewind_epoch=1, val=None)
+    seen = []
+    rounds = iterative_prune(model, data, method="lamp", amount=0.5, rounds=2, rewind_state=early, epochs=1,
+                             cfg=CFG, on_round=lambda r, m: seen.append(masks_of(m)))
+    assert len(seen) == 2
+    for name, mask in seen[1].items():
+        assert torch.all(mask <= seen[0][name])  # round 2 only removes more
+        assert torch.equal(mask, rounds[1].masks[name])
+        module = model.get_submodule(name.rpartition(".")[0])
+        assert not torch.equal(module.weight_orig * mask, early[name] * mask)  # retrained after the rewind
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"amount": 1.0}, r"amount=1.0: expected a fraction in \(0, 1\)"),
+    ({"amount": 0}, r"amount=0: expected a fraction"),
+    ({"rounds": 0}, r"rounds=0: expected an integer >= 1"),
+    ({"epochs": -1}, r"epochs=-1: expected an integer >= 0"),
+    ({"method": "lottery"}, r"unknown pruning rule 'lottery'"),
+])
+def test_iterative_prune_names_bad_arguments(kwargs, match):
+    args = dict(method="lamp", amount=0.5, rounds=2, rewind_state={}, epochs=0, cfg=CFG)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        iterative_prune(small_snn(), tiny_data(), **args)
