@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnkit run|list``.
+"""Command line: ``python -m snnkit run|list|sweep``.
 
 Examples::
 
@@ -6,11 +6,14 @@ Examples::
     python -m snnkit run --profile smoke --jobs 2
     python -m snnkit run notebooks/quantization.ipynb --profile full --out out/full \\
         -p epochs 3 -p timesteps_schedule "[25, 10, 5]"
+    python -m snnkit sweep notebooks/01_spatiotemporal_pca.ipynb --profile full --out out/vt \\
+        --grid variance_threshold=0.95,0.99,0.999 --seeds 10 --jobs 2 --plot accuracy_pruned
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +46,54 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="per-cell time limit in seconds (default: none)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    lst = sub.add_parser("list", help="list notebooks and their parameters")
+    lst = sub.add_parser("list", help="list notebooks and their parameters",
+                         description="For each notebook, every parameter with the value it "
+                                     "takes in each profile, its help text and what it accepts.")
     lst.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                      help="notebook paths or names (default: all of notebooks/)")
+
+    sw = sub.add_parser(
+        "sweep", help="run a notebook over a grid of parameters and seeds, with intervals",
+        description="Run NOTEBOOK once per point of the grid and per seed (through the same "
+                    "runner as `run`), into OUT/<run-id>/; then write OUT/sweep.csv (one row "
+                    "per run), OUT/summary.csv (mean, std, 95%% t-interval and n per grid point) "
+                    "and OUT/summary.png. Rerunning the same command skips finished points and "
+                    "redoes failed or missing ones.")
+    sw.add_argument("notebook", metavar="NOTEBOOK", help="notebook path or name in notebooks/")
+    sw.add_argument("--out", type=Path, required=True, help="the sweep's output folder")
+    sw.add_argument("--profile", choices=PROFILES, default="smoke", help="default: smoke")
+    sw.add_argument("--grid", action="extend", nargs="+", default=[], metavar="NAME=V1,V2",
+                    help="a parameter and its values, comma-separated; lists in brackets "
+                         "(timesteps_schedule=[25,10,5],[10,5]); repeatable")
+    sw.add_argument("--seeds", type=int, default=1,
+                    help="number of seeds per grid point (default: 1; intervals need >= 2)")
+    sw.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
+    sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="set a parameter for every run, as in `run` (repeatable)")
+    sw.add_argument("--jobs", "-j", type=int, default=1,
+                    help="local runs at once, each in a worker process (default: 1)")
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786) "
+                         "instead of locally")
+    sw.add_argument("--shared-disk", action="store_true",
+                    help="with --scheduler: workers write into OUT themselves (OUT must be the "
+                         "same path on every machine); default: they return the files here")
+    sw.add_argument("--connect-timeout", type=float, default=10.0,
+                    help="seconds to wait for the scheduler (default: 10)")
+    sw.add_argument("--threads", type=int, default=None,
+                    help="torch threads per run (default: cores // runs at once); fix it to "
+                         "compare runs made on different machines")
+    sw.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    sw.add_argument("--plot", nargs="+", default=None, metavar="NUMBER",
+                    help="recorded numbers to plot against --x (default: the first one)")
+    sw.add_argument("--x", default=None, metavar="PARAM",
+                    help="grid parameter on the figure's x axis (default: the first)")
+    sw.add_argument("--compare", nargs=2, action="append", default=[], metavar=("A", "B"),
+                    help="paired difference A - B per grid point, with its 95%% t-interval "
+                         "(repeatable)")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="check everything and list the points, run nothing")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -77,15 +125,72 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"no notebooks found in {runner.NOTEBOOKS_DIR}")
     for path in paths:
         print(f"{path.stem}  ({path})")
-        params = runner.notebook_parameters(path)
-        if not params:
-            print("    (no cell tagged 'parameters')")
-        for p in params.values():
-            kind = p.get("inferred_type_name") or ""
-            note = f"  # {kind}" if kind and kind != "None" else ""
-            if p.get("help"):
-                note += ("  # " if not note else " - ") + p["help"]
-            print(f"    {p['name']} = {p['default']}{note}")
+        print(runner.format_parameters(path))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .notebook import sweep
+
+    grid = sweep.parse_grid(args.grid)
+    fixed = {name: runner.parse_value(value) for name, value in args.param}
+    names = list(grid)
+    if args.x is not None and args.x not in names:
+        raise ValueError(f"--x {args.x}: expected a grid parameter ({', '.join(names) or 'none given'})")
+    if args.dry_run:
+        seeds = list(range(args.seed_start, args.seed_start + max(args.seeds, 0)))
+        sweep.validate(args.notebook, args.profile, grid, seeds, fixed)
+        out = args.out.resolve()
+        points = sweep.expand(grid, seeds)
+        for point in points:
+            state = "done" if sweep.finished(out, point) else "to run"
+            print(f"{state:6}  {out / point.run_id}")
+        print(f"{len(points)} point(s); nothing was run (--dry-run)")
+        return 0
+    try:
+        result = sweep.run_sweep(args.notebook, args.profile, args.out, grid, args.seeds,
+                                 seed_start=args.seed_start, fixed=fixed, jobs=args.jobs,
+                                 scheduler=args.scheduler, shared_disk=args.shared_disk,
+                                 threads=args.threads, timeout=args.timeout,
+                                 progress=not args.no_progress,
+                                 connect_timeout=args.connect_timeout)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished points are kept in {args.out.resolve()} and no point is "
+              "half written; rerun the same command to do the others", file=sys.stderr)
+        return 130
+    out, table, summary = result.out, result.table, result.summary
+    run_now = len(result.outcomes)
+    print(f"{len(result.points)} point(s): {run_now} run now, {len(result.skipped)} already done, "
+          f"{len(result.failures)} failed")
+    print(f"table:   {out / sweep.TABLE_NAME} ({len(table)} run(s))")
+    print(f"summary: {out / sweep.SUMMARY_NAME} (per grid point: n, mean, std, 95% t-interval)")
+    metrics = sweep.numeric_columns(table, exclude=[*names, "seed", "run_id", sweep.RUN_SECONDS])
+    chosen = args.plot if args.plot is not None else metrics[:1]
+    if len(table) and chosen:
+        if names:
+            x = args.x or names[0]
+            fig = sweep.plot_summary(table, x, chosen, hue=[n for n in names if n != x])
+            path = sweep.save_figure(fig, out / sweep.FIGURE_NAME)
+            print(f"figure:  {path} ({', '.join(chosen)} against {x})")
+        print(sweep.format_summary(summary, chosen, names))
+        if summary["n"].max() < 2:
+            print("  (one seed per grid point: std and intervals are NaN; use --seeds 2 or more)")
+    for a, b in args.compare:
+        diff = sweep.paired_difference(table, a, b, by=names)
+        path = out / f"compare_{a}_vs_{b}.csv"
+        sweep._write_text(path, diff.to_csv(index=False))
+        print(f"paired {a} - {b} (95% t-interval over the runs of each grid point; {path}):")
+        for _, r in diff.iterrows():
+            where = ", ".join(f"{n}={r[n]}" for n in names) or "all runs"
+            p = "" if math.isnan(r["p_value"]) else f", p={r['p_value']:.3g}"
+            print(f"  {where}: {sweep._fmt(r['mean_diff'])} [{sweep._fmt(r['ci_low'])}, "
+                  f"{sweep._fmt(r['ci_high'])}]  (n={r['n']}{p})")
+    for outcome in result.failures:
+        print(sweep.format_failure(outcome, out), file=sys.stderr)
+    if result.failures:
+        print(f"{len(result.failures)} of {run_now} run(s) failed; rerun the same command to redo "
+              "them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -96,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         return _cmd_list(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

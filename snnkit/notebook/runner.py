@@ -5,14 +5,20 @@ For ``notebooks/NAME.ipynb`` and an output folder ``DIR`` a successful run leave
     DIR/NAME/NAME.ipynb        the executed copy
     DIR/NAME/results.json      flat JSON object of the numbers the notebook recorded
     DIR/NAME/figures/*.png     the figures it saved
+    DIR/NAME/run.json          how it ran: profile, parameters, seconds, error, host
 
 Outputs are replaced atomically. The notebook runs into a staging folder
-``DIR/.NAME.tmp-XXXX`` (that is the ``out_dir`` parameter the notebook receives); on
+``DIR/.NAME.tmp-PID@HOST-XXXXXXXX`` (that is the ``out_dir`` parameter the notebook
+receives; PID and HOST name the process that owns it); on
 success the previous ``DIR/NAME`` is renamed away, the staging folder renamed in, and the
 old one deleted, along with any stale ``DIR/NAME.failed``. On failure the previous
 ``DIR/NAME`` is left untouched and the staging folder becomes ``DIR/NAME.failed/``,
 holding the executed notebook (with the traceback) and whatever it wrote, for debugging;
-it is replaced by the next failure and removed by the next success.
+it is replaced by the next failure and removed by the next success. A run killed midway
+(``kill -9``, a lost machine) leaves its staging folder behind; every run first removes the
+staging folders in ``DIR`` whose owning process on this host is gone
+(:func:`clean_stale_staging`). Files and folders get the usual permissions under the user's
+umask (0644 and 0755 with the common umask 022), as if written with ``open``.
 
 Kernels are started with ``SNNKIT_HEADLESS=1`` (see :func:`snnkit.notebook.is_headless`),
 this checkout first on ``PYTHONPATH`` (so the kernel imports this ``snnkit``), and their
@@ -22,8 +28,11 @@ interpreter, so the notebook runs in the same environment as the runner.
 
 Several notebooks run concurrently with ``jobs > 1``: each one is driven by papermill in
 its own thread while the work happens in its own kernel process. ``OMP_NUM_THREADS`` is
-then set to ``cpu_count // jobs`` for the kernels (unless already set) to avoid
-oversubscribing the cores.
+then set to ``cpu_count // jobs`` for the kernels (unless already set, or given as
+``threads``) to avoid oversubscribing the cores.
+
+:func:`notebook_spec` reads a notebook's ``SPEC``, ``PROFILE_DEFAULTS`` and accepted data
+sets without running it; ``python -m snnkit list`` and the sweep's validation use it.
 """
 
 from __future__ import annotations
@@ -31,9 +40,11 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import HEADLESS_ENV, PROFILES, REPO_ROOT
+from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, to_jsonable
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 """Where ``python -m snnkit run`` looks for notebooks when none are named."""
@@ -52,6 +63,9 @@ DEFAULT_OUT = REPO_ROOT / "out"
 KERNEL_NAME = "python3"
 RESERVED_PARAMETERS = ("profile", "out_dir")
 """Parameters the runner sets itself (``--profile``, ``--out``)."""
+
+RUN_RECORD = "run.json"
+"""Name of the file, in every output folder, that says how the run was made."""
 
 
 @dataclass
@@ -127,11 +141,232 @@ def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any
     return papermill.inspect_notebook(str(path))
 
 
+@dataclass(frozen=True)
+class NotebookSpec:
+    """What a notebook accepts, read from its source without running it.
+
+    Attributes:
+        parameters: every name of the ``parameters`` cell -> its value there (a literal;
+            a value that is not a literal is kept as its source text).
+        help: name -> the trailing ``# comment`` of its line in the ``parameters`` cell.
+        spec: the ``SPEC`` dict of :class:`~snnkit.notebook.Param` checks (empty when the
+            notebook has none).
+        profile_defaults: the ``PROFILE_DEFAULTS`` dict, profile -> {name: value}.
+        datasets: the ``datasets=`` of its ``make_config`` call; None when the call has
+            none that is a literal (then ``dataset`` is not checked here).
+    """
+
+    parameters: dict[str, Any]
+    help: dict[str, str]
+    spec: dict[str, Param]
+    profile_defaults: dict[str, dict[str, Any]]
+    datasets: tuple[str, ...] | None
+
+    def value(self, name: str, profile: str) -> Any:
+        """The value ``name`` takes in ``profile`` when nothing is passed with ``-p``: the
+        ``parameters`` cell's value, or the profile's default where that is None."""
+        if name == "profile":
+            return profile
+        value = self.parameters.get(name)
+        if value is None and name in self.spec:
+            value = self.profile_defaults.get(profile, {}).get(name)
+        return value
+
+    def check(self, name: str) -> Param | None:
+        """The check a value of ``name`` must pass: its ``SPEC`` entry, or the check
+        :func:`~snnkit.notebook.make_config` applies to a common parameter; None when
+        the notebook declares no check for it."""
+        if name in self.spec:
+            return self.spec[name]
+        common = {
+            "profile": Param(choices=PROFILES, help="set by --profile"),
+            "seed": Param(kind=int, min=0, help="seeds every generator of the run"),
+            "device": Param(choices=DEVICES, help="'auto': cuda when available"),
+            "out_dir": Param(kind=str, nullable=True, help="set by --out"),
+        }
+        if name == "dataset" and self.datasets is not None:
+            return Param(choices=self.datasets, help="the data set")
+        return common.get(name)
+
+
+def _notebook_namespace() -> dict[str, Any]:
+    """The names a ``SPEC`` may use: everything ``snnkit.notebook`` exports."""
+    import builtins
+
+    from .. import notebook
+
+    namespace: dict[str, Any] = {"__builtins__": builtins}
+    namespace.update({n: getattr(notebook, n) for n in notebook.__all__})
+    namespace["Param"] = Param
+    return namespace
+
+
+def _assigned(tree: ast.Module, target: str) -> ast.expr | None:
+    """The value of the last top-level ``target = ...`` in ``tree``."""
+    found = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == target
+                                                for t in node.targets):
+            found = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                and node.target.id == target and node.value is not None:
+            found = node.value
+    return found
+
+
+def _datasets_of(tree: ast.Module) -> tuple[str, ...] | None:
+    """The literal ``datasets=`` of the ``make_config(...)`` call in ``tree``; the default
+    of :func:`~snnkit.notebook.make_config` when the call has none; None when there is
+    no call or the argument is not a literal."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if fname != "make_config":
+            continue
+        for kw in node.keywords:
+            if kw.arg == "datasets":
+                try:
+                    return tuple(ast.literal_eval(kw.value))
+                except (ValueError, TypeError, SyntaxError):
+                    return None
+        return ("digits",)
+    return None
+
+
+def _parameter_cell(nb: Any, path: Path) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(index, {name: value}, {name: comment}) of the cell tagged ``parameters``."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            values: dict[str, Any] = {}
+            helps: dict[str, str] = {}
+            source = cell.source
+            tree = ast.parse(source, filename=f"{path.name}, parameters cell")
+            lines = source.splitlines()
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                        and isinstance(node.targets[0], ast.Name):
+                    name = node.targets[0].id
+                    try:
+                        values[name] = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError):
+                        values[name] = ast.get_source_segment(source, node.value)
+                    line = lines[node.end_lineno - 1] if node.end_lineno else ""
+                    if "#" in line[node.end_col_offset or 0:]:
+                        helps[name] = line[node.end_col_offset:].split("#", 1)[1].strip()
+            return index, values, helps
+    return -1, {}, {}
+
+
+def notebook_spec(path: str | os.PathLike[str]) -> NotebookSpec:
+    """Read a notebook's parameters, ``SPEC``, ``PROFILE_DEFAULTS`` and accepted data sets.
+
+    Only the ``SPEC = ...`` and ``PROFILE_DEFAULTS = ...`` expressions of the first code
+    cell after the ``parameters`` cell that assigns ``SPEC`` are evaluated, in a
+    namespace holding ``snnkit.notebook``'s names; no other code of the notebook runs.
+
+    Args:
+        path: the notebook (a path, or a name in ``notebooks/``).
+
+    Returns:
+        A :class:`NotebookSpec`; its ``spec`` and ``profile_defaults`` are empty for a
+        notebook without a ``SPEC``.
+
+    Raises:
+        FileNotFoundError: the notebook does not exist.
+        ValueError: the ``SPEC`` or ``PROFILE_DEFAULTS`` expression uses a name that is
+            not in ``snnkit.notebook`` or does not build the expected dicts.
+    """
+    import nbformat
+
+    nb_path = resolve_notebook(path)
+    nb = nbformat.read(str(nb_path), as_version=4)
+    start, values, helps = _parameter_cell(nb, nb_path)
+    for index, cell in enumerate(nb.cells):
+        if index <= start or cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics; a SPEC cell is plain python
+            continue
+        spec_node = _assigned(tree, "SPEC")
+        if spec_node is None:
+            continue
+        defaults_node = _assigned(tree, "PROFILE_DEFAULTS")
+        namespace = _notebook_namespace()
+        evaluated = {}
+        for label, node in (("SPEC", spec_node), ("PROFILE_DEFAULTS", defaults_node)):
+            if node is None:
+                evaluated[label] = {}
+                continue
+            try:
+                evaluated[label] = eval(compile(ast.Expression(node), f"{nb_path.name}, cell {index}",
+                                                "eval"), namespace)
+            except NameError as exc:
+                raise ValueError(f"{nb_path.name}, cell {index}: {label} uses {exc.name!r}, which "
+                                 "is not a name of snnkit.notebook; build it from snnkit.notebook's "
+                                 "Param helpers and literals only") from None
+        spec, defaults = evaluated["SPEC"], evaluated["PROFILE_DEFAULTS"]
+        if not isinstance(spec, dict) or not all(isinstance(v, Param) for v in spec.values()):
+            raise ValueError(f"{nb_path.name}, cell {index}: SPEC must be a dict of name -> Param, "
+                             f"got {spec!r}")
+        if not isinstance(defaults, dict) or not all(isinstance(v, dict) for v in defaults.values()):
+            raise ValueError(f"{nb_path.name}, cell {index}: PROFILE_DEFAULTS must be a dict of "
+                             f"profile -> {{name: value}}, got {defaults!r}")
+        return NotebookSpec(values, helps, dict(spec), {k: dict(v) for k, v in defaults.items()},
+                            _datasets_of(tree))
+    return NotebookSpec(values, helps, {}, {}, None)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        value = list(value)
+    return repr(value)
+
+
+def format_parameters(path: str | os.PathLike[str]) -> str:
+    """A table of a notebook's parameters: the value each takes in each profile, then its
+    help text and what it accepts. Used by ``python -m snnkit list``.
+
+    A value set in the ``parameters`` cell applies to every profile; a ``None`` there
+    means the profile's ``PROFILE_DEFAULTS`` entry. ``out_dir`` is set by the runner.
+    """
+    nb = notebook_spec(path)
+    if not nb.parameters:
+        return "    (no cell tagged 'parameters')"
+    rows = [("name", *PROFILES, "help")]
+    for name in nb.parameters:
+        if name == "out_dir":
+            cells = ["(--out)"] * len(PROFILES)
+        else:
+            cells = [_show(nb.value(name, prof)) for prof in PROFILES]
+        check = nb.check(name)
+        text = (check.help if check is not None else "") or nb.help.get(name, "")
+        if name == "profile":
+            text = "set by --profile"
+        elif name == "out_dir":
+            text = "set by the runner to its output folder"
+        elif check is not None:
+            accepts = check.describe()
+            text = f"{text}; {accepts}" if text else accepts
+        rows.append((name, *cells, text))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(("    " + "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1]).rstrip()
+                     for r in rows)
+
+
 # ----------------------------------------------------------------------------- running
 
 
-def kernel_env(jobs: int = 1) -> dict[str, str]:
-    """Environment variables added to the kernel's (inherited) environment."""
+def kernel_env(jobs: int = 1, threads: int | None = None) -> dict[str, str]:
+    """Environment variables added to the kernel's (inherited) environment.
+
+    Args:
+        jobs: kernels running at once on this machine; with ``jobs > 1`` each gets
+            ``cpu_count // jobs`` threads unless ``OMP_NUM_THREADS`` is already set.
+        threads: when given, the kernel's torch/OpenMP thread count, whatever the rest.
+    """
     pythonpath = os.environ.get("PYTHONPATH", "")
     env = {
         HEADLESS_ENV: "1",
@@ -139,9 +374,108 @@ def kernel_env(jobs: int = 1) -> dict[str, str]:
         # ipykernel's debugger warns about frozen modules on every start otherwise
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
-    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads={threads!r}: expected an integer >= 1")
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    elif jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
+
+
+# --------------------------------------------------------------------- staging folders
+
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{8}$")
+
+
+def _host() -> str:
+    """This machine's name as it appears in staging folder names."""
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+
+
+def new_staging(out: Path, name: str, kind: str = "tmp") -> Path:
+    """Create ``out/.NAME.KIND-PID@HOST-XXXXXXXX``, owned by this process.
+
+    The folder gets the usual permissions under the umask (``tempfile.mkdtemp`` would
+    give 0700, which the rename would carry to the final output).
+    """
+    for _ in range(100):
+        path = out / f".{name}.{kind}-{os.getpid()}@{_host()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a staging folder for {name!r} in {out}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def clean_stale_staging(out: str | os.PathLike[str]) -> list[Path]:
+    """Remove the staging folders in ``out`` that belong to no live process.
+
+    A folder made by :func:`new_staging` on this host whose process is gone is stale: a
+    run was killed midway. Its ``.NAME.tmp-*`` folder (a partial run) is deleted. A
+    ``.NAME.old-*`` folder holds the previous output while it is being replaced; if the
+    run died before putting the new one in place (``out/NAME`` is missing), the previous
+    output is moved back, otherwise the folder is deleted. Folders of other hosts (a
+    shared disk) and of live processes are left alone.
+
+    Returns:
+        The staging folders that were removed.
+    """
+    out = Path(out)
+    removed: list[Path] = []
+    if not out.is_dir():
+        return removed
+    host = _host()
+    for entry in out.iterdir():
+        m = _STAGING.match(entry.name)
+        if m is None or not entry.is_dir() or m["host"] != host or _pid_alive(int(m["pid"])):
+            continue
+        name = m["name"]
+        previous = entry / name
+        if m["kind"] == "old" and previous.is_dir() and not (out / name).exists():
+            try:
+                previous.rename(out / name)
+            except OSError:
+                pass
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def install(staging: Path, out: Path, name: str, ok: bool) -> Path:
+    """Move a finished staging folder into place and return where it went.
+
+    ``ok``: it replaces ``out/NAME`` (the previous one is renamed away, then deleted) and
+    any ``out/NAME.failed`` is removed. Not ``ok``: it replaces ``out/NAME.failed`` and
+    ``out/NAME`` is left untouched.
+    """
+    final, failed = out / name, out / f"{name}.failed"
+    if not ok:
+        shutil.rmtree(failed, ignore_errors=True)
+        staging.rename(failed)
+        return failed
+    if final.exists():
+        old = new_staging(out, name, "old")
+        final.rename(old / name)
+        staging.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(final)
+    shutil.rmtree(failed, ignore_errors=True)
+    return final
 
 
 def _kernel_manager_class(env: Mapping[str, str], cwd: Path) -> type:
@@ -235,7 +569,8 @@ def _check_params(params: Mapping[str, Any]) -> None:
 def run_notebook(path: str | os.PathLike[str], profile: str, out: str | os.PathLike[str],
                  params: Mapping[str, Any] | None = None, *, progress: bool = False,
                  jobs: int = 1, kernel_name: str = KERNEL_NAME,
-                 timeout: float | None = None) -> RunResult:
+                 timeout: float | None = None, name: str | None = None,
+                 threads: int | None = None) -> RunResult:
     """Execute one notebook into ``out/NAME`` (see the module docstring for the layout).
 
     Args:
@@ -248,43 +583,61 @@ def run_notebook(path: str | os.PathLike[str], profile: str, out: str | os.PathL
         jobs: how many notebooks run at once (only used to share cores between kernels).
         kernel_name: the kernelspec to run.
         timeout: per-cell time limit in seconds (None: no limit).
+        name: the output folder's name (default: the notebook's stem); the executed copy
+            inside it is still called after the notebook.
+        threads: the kernel's torch/OpenMP threads (default: see :func:`kernel_env`).
 
     Returns:
         A :class:`RunResult`; a notebook that fails gives ``ok=False``, it does not raise.
 
     Raises:
-        ValueError: bad profile, a reserved or undeclared parameter name.
+        ValueError: bad profile, name or threads, a reserved or undeclared parameter name.
         FileNotFoundError: the notebook does not exist.
     """
     nb_path = resolve_notebook(path)
     params = dict(params or {})
     _check_profile(profile)
     _check_params(params)
+    if name is not None and (not name or name.startswith(".") or any(c in name for c in "/\\")
+                             or name.endswith(".failed")):
+        raise ValueError(f"name={name!r}: expected a plain folder name (no '/', not starting "
+                         "with '.', not ending in '.failed')")
+    kernel_env(jobs, threads)  # checks threads
     declared = notebook_parameters(nb_path)
     unknown = [n for n in params if n not in declared]
     if unknown:
         raise ValueError(f"{nb_path.stem}: unknown parameter(s) {', '.join(unknown)}; its "
                          f"parameters cell declares: {', '.join(declared) or 'nothing'}")
     return _execute(nb_path, profile, Path(out), params, progress=progress, jobs=jobs,
-                    kernel_name=kernel_name, timeout=timeout)
+                    kernel_name=kernel_name, timeout=timeout, name=name, threads=threads)
+
+
+def _jsonable_or_repr(value: Any) -> Any:
+    try:
+        return to_jsonable(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _execute(nb_path: Path, profile: str, out: Path, params: dict[str, Any], *,
-             progress: bool, jobs: int, kernel_name: str, timeout: float | None) -> RunResult:
+             progress: bool, jobs: int, kernel_name: str, timeout: float | None,
+             name: str | None = None, threads: int | None = None) -> RunResult:
     """Run a validated notebook through papermill and move its outputs into place."""
     import papermill
 
     start = time.perf_counter()
-    name = nb_path.stem
+    name = name or nb_path.stem
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    final, failed = out / name, out / f"{name}.failed"
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out))
-    executed = staging / f"{name}.ipynb"
+    clean_stale_staging(out)
+    staging = new_staging(out, name)
+    executed = staging / f"{nb_path.stem}.ipynb"
     engine_kwargs: dict[str, Any] = {
-        "kernel_manager_class": _kernel_manager_class(kernel_env(jobs), nb_path.parent)}
+        "kernel_manager_class": _kernel_manager_class(kernel_env(jobs, threads), nb_path.parent)}
     if timeout is not None:
         engine_kwargs["execution_timeout"] = timeout
+    error: str | None = None
+    cell: int | None = None
     try:
         try:
             papermill.execute_notebook(
@@ -295,28 +648,22 @@ def _execute(nb_path: Path, profile: str, out: Path, params: dict[str, Any], *,
                 **engine_kwargs)
             results = _read_results(staging)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-            has_copy = executed.exists()
-            error, cell = describe_error(exc, executed if has_copy else None)
+            error, cell = describe_error(exc, executed if executed.exists() else None)
             try:
                 results = _read_results(staging)
             except (ValueError, OSError):
                 results = {}
-            shutil.rmtree(failed, ignore_errors=True)
-            staging.rename(failed)
-            return RunResult(name, False, failed, results, error, time.perf_counter() - start,
-                             nb_path, failed / executed.name if has_copy else None, cell)
-
-        # success: swap the staging folder in place of the previous output
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=out))
-            final.rename(old / name)
-            staging.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(final)
-        shutil.rmtree(failed, ignore_errors=True)
-        return RunResult(name, True, final, results, None, time.perf_counter() - start,
-                         nb_path, final / executed.name)
+        ok = error is None
+        has_copy = executed.exists()
+        seconds = time.perf_counter() - start
+        record = {"notebook": str(nb_path), "profile": profile,
+                  "parameters": {k: _jsonable_or_repr(v) for k, v in params.items()},
+                  "ok": ok, "error": error, "cell_index": cell, "seconds": round(seconds, 3),
+                  "host": socket.gethostname(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (staging / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        dest = install(staging, out, name, ok)
+        return RunResult(name, ok, dest, results, error, seconds, nb_path,
+                         dest / executed.name if has_copy else None, cell)
     finally:
         if staging.exists():  # interrupted (KeyboardInterrupt) or a rename failed
             shutil.rmtree(staging, ignore_errors=True)
