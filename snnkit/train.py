@@ -36,6 +36,7 @@ __all__ = [
     "predict",
     "save_checkpoint",
     "load_checkpoint",
+    "CheckpointError",
     "LOSSES",
     "OPTIMIZERS",
 ]
@@ -240,24 +241,39 @@ def fit(
 
 _SPECS = {"VGGSpec": VGGSpec, "ResNetSpec": ResNetSpec}
 
+#: Version of the checkpoint layout written by :func:`save_checkpoint`.
+CHECKPOINT_FORMAT = 2
+
+
+class CheckpointError(ValueError):
+    """A file that :func:`load_checkpoint` cannot turn into a model; the message names the
+    file and says what is wrong (empty, truncated, not a torch file, wrong content)."""
+
 
 def save_checkpoint(path: str | os.PathLike, model: Net, **extra) -> Path:
     """Save a model built by :func:`snnkit.models.build` atomically.
 
-    The file holds the spec (as builtins), ``spiking``, the state dict, any quantization
-    bit-widths and ``extra`` (numbers, strings, lists, dicts). It is written to a
-    temporary file in the same folder and renamed, so an interrupted save never leaves a
-    half-written checkpoint over a good one.
+    The file holds the spec (as builtins), ``spiking``, the state dict (learned and fitted
+    quantization scales and pruning masks included), the names of the masked weights
+    (:func:`snnkit.compress.masks.masks_of`), the quantization records
+    (:func:`snnkit.compress.quant.quant_records`, as dicts) and ``extra`` (numbers,
+    strings, lists, dicts). It is written to a temporary file in the same folder and
+    renamed, so an interrupted save never leaves a half-written checkpoint over a good one.
     """
+    from .compress.masks import masks_of
+    from .compress.quant import quant_records
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     spec = model.spec
     payload = {
+        "format": CHECKPOINT_FORMAT,
         "spec_type": type(spec).__name__,
         "spec": dataclasses.asdict(spec),
         "spiking": model.spiking,
         "state_dict": model.state_dict(),
-        "quant_bits": dict(getattr(model, "quant_bits", {})),
+        "masked": sorted(masks_of(model)),
+        "quant": {name: rec.as_dict() for name, rec in quant_records(model).items()},
         "extra": extra,
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -271,27 +287,83 @@ def save_checkpoint(path: str | os.PathLike, model: Net, **extra) -> Path:
     return path
 
 
+#: Keys every checkpoint has, with their types.
+_PAYLOAD = {"spec_type": str, "spec": dict, "spiking": bool, "state_dict": dict}
+
+
+def _first_sentence(e: BaseException, limit: int = 160) -> str:
+    """The start of an exception's message on one line (torch's can run to a page)."""
+    text = " ".join(str(e).split()) or repr(e)
+    cut = text.find(". ")
+    text = text[: cut + 1] if 0 < cut < limit else text
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple[Net, dict]:
     """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, extra)``.
 
-    Loads with ``weights_only=True``: a checkpoint cannot run code.
+    Loads with ``weights_only=True``: a checkpoint cannot run code. Masks are re-applied
+    (:func:`snnkit.compress.masks.apply_masks`) and quantizers re-attached
+    (:func:`snnkit.compress.quant.apply_records`) before the state dict is loaded, so
+    the scales and masks come back exactly.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is empty, truncated, not a torch file, or holds
+            something other than a checkpoint of a model snnkit can build (the message
+            names the file and the problem).
     """
+    from .compress.masks import apply_masks
+    from .compress.quant import apply_records, refresh_weights
     from .models import NeuronSpec
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    where = f"checkpoint {str(path)!r}"
+    if path.is_dir():
+        raise CheckpointError(f"{where} is a directory; expected a file written by save_checkpoint")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{where} is empty (0 bytes); expected a file written by save_checkpoint")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch.load raises many kinds of errors on a damaged file
+        raise CheckpointError(
+            f"{where} cannot be read as a torch file ({type(e).__name__}: {_first_sentence(e)}); it is truncated, "
+            "corrupt or not a checkpoint"
+        ) from e
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{where} holds a {type(payload).__name__}; expected the dict save_checkpoint writes")
+    wrong = [k for k, kind in _PAYLOAD.items() if not isinstance(payload.get(k), kind)]
+    if wrong:
+        raise CheckpointError(
+            f"{where} lacks or has mistyped {wrong}; expected a dict written by save_checkpoint with "
+            + ", ".join(f"{k} ({kind.__name__})" for k, kind in _PAYLOAD.items())
+        )
     kind = payload["spec_type"]
     if kind not in _SPECS:
-        raise ValueError(f"checkpoint {path} has spec type {kind!r}; expected one of {sorted(_SPECS)}")
-    fields = dict(payload["spec"])
-    fields["neuron"] = NeuronSpec(**fields["neuron"])
-    for key, value in fields.items():
-        if isinstance(value, list):
-            fields[key] = tuple(value)
-    model = build(_SPECS[kind](**fields), spiking=payload["spiking"])
-    model.load_state_dict(payload["state_dict"])
-    if payload.get("quant_bits"):
-        model.quant_bits = dict(payload["quant_bits"])
+        raise CheckpointError(f"{where} has spec type {kind!r}; expected one of {sorted(_SPECS)}")
+    state = payload["state_dict"]
+    try:
+        fields = dict(payload["spec"])
+        fields["neuron"] = NeuronSpec(**fields["neuron"])
+        for key, value in fields.items():
+            if isinstance(value, list):
+                fields[key] = tuple(value)
+        model = build(_SPECS[kind](**fields), spiking=payload["spiking"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: its spec does not build a model ({type(e).__name__}: {_first_sentence(e)})") from e
+    try:
+        masked = list(payload.get("masked", []))
+        missing = [n for n in masked if f"{n}_mask" not in state]
+        if missing:
+            raise ValueError(f"masked weights {missing} have no mask in the state dict")
+        apply_masks(model, {n: state[f"{n}_mask"] for n in masked})
+        apply_records(model, dict(payload.get("quant", {})))
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(
+            f"{where}: its weights do not fit the model its spec builds ({type(e).__name__}: {_first_sentence(e)})"
+        ) from e
+    refresh_weights(model)
     return model, payload.get("extra", {})

@@ -8,7 +8,9 @@ from snnkit.convert import activation_percentiles, convert
 from snnkit.data import load_dataset
 from snnkit.encoding import direct
 from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
-from snnkit.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
+from snnkit.compress.masks import masks_of, prune_global
+from snnkit.compress.quant import quant_records, quantize_model, quantizer_of
+from snnkit.train import CheckpointError, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +66,91 @@ def test_bad_config_values_are_named():
 
 def test_checkpoint_roundtrip_is_atomic_and_weights_only(tmp_path, digits):
     model = build(spec_for(digits), seed=0)
-    model.quant_bits = {"body.layers.0": 5}
     path = save_checkpoint(tmp_path / "m.ckpt", model, accuracy=0.5)
     assert [p.name for p in tmp_path.iterdir()] == ["m.ckpt"]  # no temporary left behind
     loaded, extra = load_checkpoint(path)
-    assert extra == {"accuracy": 0.5} and loaded.quant_bits == {"body.layers.0": 5}
+    assert extra == {"accuracy": 0.5} and quant_records(loaded) == {} and masks_of(loaded) == {}
     assert loaded.spec == model.spec
     x = torch.rand(2, 5, *digits.input_shape)
     assert torch.equal(loaded(x), model(x))
     torch.load(path, weights_only=True)  # plain data only
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def _same_records(a: dict, b: dict) -> bool:
+    return list(a) == list(b) and all(
+        (a[n].scheme, a[n].bits, a[n].per_channel, a[n].axis, a[n].options)
+        == (b[n].scheme, b[n].bits, b[n].per_channel, b[n].axis, b[n].options)
+        and torch.equal(a[n].scale, b[n].scale) and torch.equal(a[n].codes, b[n].codes)
+        for n in a
+    )
+
+
+def test_checkpoint_roundtrips_quantization_records_and_learned_scales(tmp_path, digits):
+    model, _ = quantize_model(build(spec_for(digits), seed=0), 3, skip=["first"], options={"learn_scale": True})
+    fit(model, digits.train.subset(64), TrainConfig(epochs=1, T=2, batch_size=32, progress=False), val=None)
+    learned = quant_records(model)
+    fresh = quant_records(quantize_model(build(spec_for(digits), seed=0), 3, skip=["first"])[0])
+    assert not torch.equal(learned["body.layers.3"].scale, fresh["body.layers.3"].scale)  # training moved it
+    per_channel, _ = quantize_model(build(spec_for(digits), seed=1), 2, per_channel=True)
+    x = torch.rand(2, 3, *digits.input_shape)
+    for i, net in enumerate((model, per_channel)):
+        loaded, _ = load_checkpoint(save_checkpoint(tmp_path / f"q{i}.ckpt", net))
+        assert _same_records(quant_records(loaded), quant_records(net))
+        assert torch.equal(loaded(x), net(x))
+        for name in quant_records(net):  # the layer uses the saved grid at once, before any forward
+            assert torch.equal(loaded.get_submodule(name).weight, net.get_submodule(name).weight)
+    assert isinstance(quantizer_of(loaded.get_submodule("body.layers.0")).step, torch.Tensor)
+    assert "body.layers.0" not in quant_records(load_checkpoint(tmp_path / "q0.ckpt")[0])  # skipped stays float
+
+
+def test_checkpoint_roundtrips_masks_alone_and_under_quantization(tmp_path, digits):
+    masked = build(spec_for(digits), seed=0)
+    prune_global(masked, 0.6)
+    both, _ = quantize_model(masked, 2)
+    x = torch.rand(2, 3, *digits.input_shape)
+    for i, net in enumerate((masked, both)):
+        loaded, _ = load_checkpoint(save_checkpoint(tmp_path / f"m{i}.ckpt", net))
+        saved = masks_of(net)
+        assert list(masks_of(loaded)) == list(saved)
+        assert all(torch.equal(masks_of(loaded)[n], saved[n]) for n in saved)
+        assert _same_records(quant_records(loaded), quant_records(net))
+        assert torch.equal(loaded(x), net(x))
+        for name in saved:  # masked entries are zero in the loaded weights
+            layer = loaded.get_submodule(name.rsplit(".", 1)[0])
+            assert torch.equal(layer.weight[saved[name] == 0], torch.zeros(int((saved[name] == 0).sum())))
+
+
+def test_damaged_checkpoints_raise_one_error_that_names_the_file(tmp_path, digits):
+    good = save_checkpoint(tmp_path / "good.ckpt", build(spec_for(digits), seed=0))
+    data = good.read_bytes()
+    cases = {
+        "empty.ckpt": (b"", "empty"),
+        "truncated.ckpt": (data[: len(data) // 2], "cannot be read"),
+        "random.ckpt": (bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                            dtype=torch.uint8).tolist()), "cannot be read"),
+    }
+    for name, (content, why) in cases.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save(torch.zeros(3), tmp_path / "tensor.ckpt")
+    cases["tensor.ckpt"] = (None, "holds a Tensor")
+    torch.save({"state_dict": {}, "spec": [1]}, tmp_path / "dict.ckpt")
+    cases["dict.ckpt"] = (None, r"lacks or has mistyped \['spec_type', 'spec', 'spiking'\]")
+    payload = torch.load(good, weights_only=True)
+    torch.save({**payload, "spec": {**payload["spec"], "features": "wide"}}, tmp_path / "spec.ckpt")
+    cases["spec.ckpt"] = (None, "its spec does not build a model")
+    torch.save({**payload, "state_dict": {}}, tmp_path / "weights.ckpt")
+    cases["weights.ckpt"] = (None, "its weights do not fit")
+    torch.save({**payload, "quant": {"body.layers.0": {"scheme": "bogus"}}}, tmp_path / "quant.ckpt")
+    cases["quant.ckpt"] = (None, "its weights do not fit")
+    for name, (_, why) in cases.items():
+        with pytest.raises(CheckpointError, match=why) as exc:
+            load_checkpoint(tmp_path / name)
+        assert str(tmp_path / name) in str(exc.value), exc.value
+        assert isinstance(exc.value, ValueError)
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
 
 
 def test_conversion_sets_percentile_thresholds_and_rescales_weights(digits):

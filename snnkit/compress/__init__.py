@@ -6,7 +6,8 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
 * :mod:`~snnkit.compress.masks`: unstructured weight masks (global or per-layer, iterative,
   any importance score) that survive training; rewinding with the mask kept.
 * :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
-* :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry and model quantization.
+* :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry, quantizers attached to
+  layers (post-training or trained), and their :class:`QuantRecord` (:func:`quant_records`).
 * :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
   ``Net``), :func:`mask_channels` zeroes them in place of it.
 * :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
@@ -18,7 +19,7 @@ from .masks import (
     apply_masks, global_sparsity, layer_density, layer_sparsity, masks_of, prunable_weights, prune_global,
     prune_layerwise, remove_masks, rewind,
 )
-from .quant import QUANTIZERS, quantize_model
+from .quant import QUANTIZERS, QuantRecord, quant_records, quantize_model
 from .schedules import SCHEDULES
 from .surgery import channel_plan, mask_channels, shrink
 
@@ -27,5 +28,5 @@ __all__ = [
     "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
     "prune_global", "prune_layerwise", "remove_masks", "rewind",
     "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
-    "quantize_model", "widths_at", "widths_from_scores",
+    "QuantRecord", "quant_records", "quantize_model", "widths_at", "widths_from_scores",
 ]

@@ -161,27 +161,41 @@ def sparsity(model: nn.Module, weights_only: bool = True) -> float:
 
 
 def model_size_bits(
-    model: nn.Module, bits: Mapping[str, int] | None = None, nonzero_only: bool = False
+    model: nn.Module, bits: Mapping[str, int] | None = None, nonzero_only: bool = False, *, scale_bits: int = 0
 ) -> int:
     """Storage of the parameters in bits.
 
-    The ``weight`` of every module named in ``bits`` takes ``bits[name]`` bits per entry;
-    every other parameter (its bias included) takes 32 bits. Only parameters count, not
-    buffers (batch-norm running statistics, pruning masks).
+    The weight of every quantized layer takes its bit width per entry; every other
+    parameter (the layer's bias included) takes 32 bits, as in QP-SNN's "quantized
+    parameters x bits + full-precision parameters x 32". The quantizers' scales (one number
+    per layer, or one per output channel; parameters when learned) are left out unless
+    ``scale_bits`` is set. Buffers (batch-norm running statistics, pruning masks) never
+    count.
 
     Args:
         model: the network.
-        bits: ``{module name: weight bit-width}``; default ``model.quant_bits`` as set by
-            :func:`snnkit.quant.quantize_model`, or ``{}`` (everything 32 bit).
-        nonzero_only: count only the non-zero entries of each parameter (for pruned-by-mask
-            models). The index overhead of a sparse format is NOT included.
+        bits: ``{module name: weight bit-width}``, replacing the model's own quantization;
+            default: the bit widths of :func:`snnkit.compress.quant.quant_records` (every
+            layer quantized with :mod:`snnkit.compress.quant`), everything else 32 bit.
+        nonzero_only: count only the non-zero entries of each parameter, weights as the
+            layer uses them (masked and quantized, so a weight on the zero level is not
+            counted either). The index overhead of a sparse format is NOT included.
+        scale_bits: bits per stored scale value of each quantized layer (0: not counted;
+            32 for float32 scales). Scales are counted for the layers in the model's
+            quantization records that ``bits`` also names.
 
     Raises:
-        ValueError: a name in ``bits`` is not a module with a ``weight``, or a bit-width
-            is not a positive integer.
+        ValueError: a name in ``bits`` is not a module with a weight, a bit-width is not a
+            positive integer, or ``scale_bits`` is not an integer >= 0.
     """
+    # Imported here: the compression package imports the models, metrics stays importable alone.
+    from ..compress.quant import WeightQuantizer, effective_weight, float_weight, quant_records, quantizer_of
+
+    if isinstance(scale_bits, bool) or not isinstance(scale_bits, int) or scale_bits < 0:
+        raise ValueError(f"scale_bits={scale_bits!r}: expected an integer >= 0 (0: scales not counted)")
+    records = quant_records(model)
     if bits is None:
-        bits = getattr(model, "quant_bits", None) or {}
+        bits = {name: rec.bits for name, rec in records.items()}
     modules = dict(model.named_modules())
     for name, b in bits.items():
         m = modules.get(name)
@@ -189,17 +203,32 @@ def model_size_bits(
             raise ValueError(f"bits names {name!r}, which is not a module with a weight in this model")
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ValueError(f"bits[{name!r}]={b!r}: expected a positive integer")
+
+    def weight_of(module: nn.Module) -> Tensor | None:
+        try:
+            return float_weight(module)
+        except ValueError:
+            return None
+
+    scales = {id(p) for m in model.modules() if isinstance(m, WeightQuantizer) for p in m.parameters()}
     total = 0
-    for mname, logical, _, _, value in _parameter_entries(model):
+    for mname, _, module, p, value in _parameter_entries(model):
+        if id(p) in scales:
+            continue
+        is_weight = p is weight_of(module)
+        if is_weight and quantizer_of(module) is not None:
+            value = effective_weight(module)
         n = int(torch.count_nonzero(value)) if nonzero_only else value.numel()
-        width = bits[mname] if (logical == "weight" and mname in bits) else 32
-        total += n * width
+        total += n * (bits[mname] if is_weight and mname in bits else 32)
+    total += scale_bits * sum(rec.scale.numel() for name, rec in records.items() if name in bits)
     return total
 
 
-def model_size_mb(model: nn.Module, bits: Mapping[str, int] | None = None, nonzero_only: bool = False) -> float:
+def model_size_mb(
+    model: nn.Module, bits: Mapping[str, int] | None = None, nonzero_only: bool = False, *, scale_bits: int = 0
+) -> float:
     """:func:`model_size_bits` in megabytes (bits / 8 / 1e6)."""
-    return model_size_bits(model, bits, nonzero_only=nonzero_only) / 8 / 1e6
+    return model_size_bits(model, bits, nonzero_only=nonzero_only, scale_bits=scale_bits) / 8 / 1e6
 
 
 # ---------------------------------------------------------------------------------------
