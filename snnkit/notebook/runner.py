@@ -429,7 +429,9 @@ def clean_stale_staging(out: str | os.PathLike[str]) -> list[Path]:
     ``.NAME.old-*`` folder holds the previous output while it is being replaced; if the
     run died before putting the new one in place (``out/NAME`` is missing), the previous
     output is moved back, otherwise the folder is deleted. Folders of other hosts (a
-    shared disk) and of live processes are left alone.
+    shared disk; machines sharing a folder are told apart by their host names) and of
+    live processes are left alone, and so are staging folders without an owner (made
+    before owners were recorded).
 
     Returns:
         The staging folders that were removed.

@@ -644,8 +644,8 @@ def run_sweep(notebook: str | os.PathLike[str], profile: str, out: str | os.Path
         done = [p.run_id for p in points if finished(out, p)]
         done_set = set(done)
         # seeds outermost: a partial sweep has every grid point at a few seeds
-        todo = sorted((p for p in points if p.run_id not in done_set),
-                      key=lambda p: (seed_list.index(p.seed), points.index(p)))
+        todo = [p for _, _, p in sorted((p.seed, i, p) for i, p in enumerate(points)
+                                        if p.run_id not in done_set)]
         source = nb_path.read_bytes() if client is not None and not shared_disk else None
         task_out = None if (client is not None and not shared_disk) else str(out)
         tasks = [Task(str(nb_path), source, profile, p.params(fixed), p.run_id, task_out,
