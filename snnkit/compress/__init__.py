@@ -2,6 +2,9 @@
 the rest (quantizers), and in what order (schedules, temporal pruning).
 
 * :mod:`~snnkit.compress.activity`: record membranes or spikes of every LIF layer.
+* :mod:`~snnkit.compress.lamp`: layer-adaptive magnitude (LAMP) scores of weights.
+* :mod:`~snnkit.compress.iterative`: iterative pruning with weight rewinding, by LAMP or
+  global / uniform magnitude (:data:`PRUNING_RULES`).
 * :mod:`~snnkit.compress.criteria`: :class:`Selection` and the :data:`CRITERIA` registry.
 * :mod:`~snnkit.compress.masks`: unstructured weight masks (global or per-layer, iterative,
   any importance score) that survive training; rewinding with the mask kept.
@@ -11,10 +14,13 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
 * :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
   ``Net``), :func:`mask_channels` zeroes them in place of it.
 * :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
-* :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly.
+* :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly, or to the t the KL
+  rule chooses (:func:`~snnkit.compress.temporal.kl_rule`).
 """
 from .activity import layer_activity, prunable_layers
 from .criteria import CRITERIA, Selection, widths_at, widths_from_scores
+from .iterative import PRUNING_RULES, iterative_prune, prune_round, train_with_rewind_point
+from .lamp import lamp_importance, lamp_scores
 from .masks import (
     apply_masks, global_sparsity, layer_density, layer_sparsity, masks_of, prunable_weights, prune_global,
     prune_layerwise, remove_masks, rewind,
@@ -24,6 +30,7 @@ from .schedules import SCHEDULES
 from .surgery import channel_plan, mask_channels, shrink
 
 __all__ = [
+    "PRUNING_RULES", "iterative_prune", "lamp_importance", "lamp_scores", "prune_round", "train_with_rewind_point",
     "channel_plan", "mask_channels", "shrink",
     "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
     "prune_global", "prune_layerwise", "remove_masks", "rewind",
