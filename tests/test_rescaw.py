@@ -30,7 +30,7 @@ from snnkit.data import Dataset, Split
 from snnkit.encoding import model_input
 from snnkit.metrics.ops import model_size_bits
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
-from snnkit.train import TrainConfig, fit
+from snnkit.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 
 QP_NEURON = NeuronSpec(beta=0.5, threshold=1.0, reset="zero", surrogate="triangular")
 VGG = VGGSpec(in_shape=(1, 8, 8), num_classes=4, features=(8, "P", 12, "P"), hidden=(10,), batch_norm=True,
@@ -166,6 +166,17 @@ def test_quantized_model_keeps_first_and_last_layers_in_full_precision_and_train
     recs = remove_quantizers(plain, bake=False)
     apply_records(plain, recs)
     assert torch.equal(plain.eval()(inp), q.eval()(inp))
+
+
+def test_rescaw_and_vanilla_models_round_trip_through_checkpoints(tmp_path):
+    for name, options in (("rescaw", {"rule": "percentile", "percentile": 90.0}), ("vanilla", {})):
+        q, _ = quantize_model(build(VGG, seed=2), 3, skip=["first", "last"], quantizer=name, options=options)
+        save_checkpoint(tmp_path / f"{name}.pt", q)
+        back, _ = load_checkpoint(tmp_path / f"{name}.pt")
+        assert {k: (r.scheme, r.bits, dict(r.options)) for k, r in quant_records(back).items()} == \
+            {k: (r.scheme, r.bits, dict(r.options)) for k, r in quant_records(q).items()}
+        inp = model_input(torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(1)), 2)
+        assert torch.equal(back.eval()(inp), q.eval()(inp))
 
 
 # ---------------------------------------------------------------------------------------
