@@ -168,6 +168,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     chosen = args.plot if args.plot is not None else metrics[:1]
     if len(table) and chosen:
         if names:
+            from .notebook import set_theme
+
+            set_theme()
             x = args.x or names[0]
             fig = sweep.plot_summary(table, x, chosen, hue=[n for n in names if n != x])
             path = sweep.save_figure(fig, out / sweep.FIGURE_NAME)

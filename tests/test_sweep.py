@@ -285,33 +285,32 @@ def test_resume_after_a_failed_point(tmp_path):
                    'rec.record("double", 2 * cfg.x)')
     (nb.parent / "fail_x3").write_text("")
     out = tmp_path / "out"
-    args = ("sweep", str(nb), "--out", str(out), "--grid", "x=1,2,3", "--jobs", "2", "--threads", "1",
-            "--no-progress", "--compare", "double", "value")
-    proc = _cli(*args, cwd=tmp_path)
+    proc = _cli("sweep", str(nb), "--out", str(out), "--grid", "x=1,2,3", "--jobs", "2", "--threads", "1",
+                "--no-progress", "--compare", "double", "value", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "3 point(s): 3 run now, 0 already done, 1 failed" in proc.stdout
     assert "FAILED x=3,seed=0" in proc.stderr
     assert "cell 2 (the 3rd cell" in proc.stderr and "RuntimeError: x=3 made to fail" in proc.stderr
     assert f"executed copy and partial results: {out / 'x=3,seed=0.failed'}" in proc.stderr
     assert "1 of 3 run(s) failed; rerun the same command" in proc.stderr
+    assert "x=1: -8 [nan, nan]  (n=1)" in proc.stdout  # the paired comparison, per grid point
     assert pd.read_csv(out / "sweep.csv")["x"].tolist() == [1, 2]
     assert (out / "x=3,seed=0.failed" / "flaky.ipynb").is_file() and not (out / "x=3,seed=0").exists()
     stamps = {p: (out / p / "results.json").stat().st_mtime_ns for p in ("x=1,seed=0", "x=2,seed=0")}
 
     (nb.parent / "fail_x3").unlink()
-    proc = _cli(*args, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "3 point(s): 1 run now, 2 already done, 0 failed" in proc.stdout
+    again = sweep.run_sweep(nb, "smoke", out, {"x": [1, 2, 3]}, 1, jobs=2, threads=1, progress=False)
+    assert (again.skipped, [(o.run_id, o.ok) for o in again.outcomes]) == \
+        (["x=1,seed=0", "x=2,seed=0"], [("x=3,seed=0", True)])
     assert stamps == {p: (out / p / "results.json").stat().st_mtime_ns for p in stamps}
     table = pd.read_csv(out / "sweep.csv")
     assert table[["x", "seed", "value", "double"]].values.tolist() == [[1, 0, 10, 2], [2, 0, 20, 4], [3, 0, 30, 6]]
     assert not (out / "x=3,seed=0.failed").exists()
-    compare = pd.read_csv(out / "compare_double_vs_value.csv")
-    assert compare["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
+    assert sweep.paired_difference(table, "double", "value", by=["x"])["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
 
     # another profile into the same folder is refused, not mixed in
-    proc = _cli("sweep", str(nb), "--out", str(out), "--grid", "x=1,2,3", "--profile", "full", cwd=tmp_path)
-    assert proc.returncode == 2 and "holds a run with profile 'smoke'" in proc.stderr
+    with pytest.raises(ValueError, match=r"x=1,seed=0 holds a run with profile 'smoke' .* asks for profile 'full'"):
+        sweep.run_sweep(nb, "full", out, {"x": [1, 2, 3]}, 1)
 
 
 @pytest.mark.notebook
