@@ -1,9 +1,17 @@
 """Compression schedules (isolated, cumulative, joint) and the fine-tuning run that follows one."""
 from __future__ import annotations
 
-import pytest
+import copy
 
-from snnkit.compress.schedules import COMPRESSION_SCHEDULES, Phase, cumulative, isolated, joint
+import pytest
+import torch
+
+from snnkit.compress.masks import global_sparsity, masks_of, prune_global
+from snnkit.compress.quant import effective_weight, quant_records
+from snnkit.compress.schedules import COMPRESSION_SCHEDULES, Phase, cumulative, isolated, joint, run_compression
+from snnkit.data import Split
+from snnkit.models import NeuronSpec, VGGSpec, build
+from snnkit.train import TrainConfig
 
 
 def test_registry_holds_the_three_schedules():
@@ -40,3 +48,67 @@ def test_schedules_reject_bad_epochs_by_name(epochs):
     for name in COMPRESSION_SCHEDULES:
         with pytest.raises(ValueError, match=f"epochs={epochs!r}: expected an integer >= 1"):
             COMPRESSION_SCHEDULES.get(name)(epochs, prune=True, quantize=name != "isolated")
+
+
+# --------------------------------------------------------------------------- running a schedule
+
+
+def tiny_setup():
+    spec = VGGSpec(in_shape=(2, 4, 4), num_classes=3, features=(4, "P"), hidden=(6,),
+                   neuron=NeuronSpec(beta=0.5, threshold=0.05, reset="zero"))
+    net = build(spec, seed=0)
+    x = (torch.rand(24, 3, 2, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.4).float()  # (B, T, 2, H, W)
+    split = Split(x, torch.arange(24) % 3)
+    cfg = TrainConfig(epochs=2, T=3, batch_size=8, lr=1e-2, loss="mse", progress=False)
+    return net, split, cfg
+
+
+def test_joint_run_prunes_once_and_quantizes_from_the_start():
+    net, split, cfg = tiny_setup()
+    before = copy.deepcopy(net.state_dict())
+    run = run_compression(net, split, cfg, "joint", sparsity=0.5, bits=2)
+    assert run.phases == [Phase(2, True, True)] and len(run.histories) == 1
+    assert (run.schedule, run.bits, run.sparsity) == ("joint", 2, 0.5)
+    expected = copy.deepcopy(net)
+    prune_global(expected, 0.5)  # the mask of the pretrained weights
+    got = masks_of(run.model)
+    assert set(got) == set(masks_of(expected))
+    for name, mask in masks_of(expected).items():
+        assert torch.equal(got[name], mask)
+    modules = dict(run.model.named_modules())
+    for name, record in quant_records(run.model).items():
+        w = effective_weight(modules[name])
+        assert record.scheme == "duq" and len(torch.unique(w)) <= 3
+        assert bool((w[got[name + ".weight"] == 0] == 0).all())  # pruned weights stay 0
+    assert global_sparsity(run.model) >= 0.5
+    for key, value in net.state_dict().items():  # the pretrained net is untouched
+        assert torch.equal(value, before[key])
+
+
+def test_cumulative_run_quantizes_from_half_way():
+    net, split, cfg = tiny_setup()
+    run = run_compression(net, split, cfg, "cumulative", sparsity=0.5, bits=3)
+    assert run.phases == [Phase(1, True, False), Phase(1, True, True)] and len(run.histories) == 2
+    assert all(r.bits == 3 for r in quant_records(run.model).values())
+    assert run.seconds > 0
+
+
+def test_isolated_and_plain_runs():
+    net, split, cfg = tiny_setup()
+    quant = run_compression(net, split, cfg, "isolated", bits=4)
+    assert masks_of(quant.model) == {} and len(quant_records(quant.model)) == 3
+    prune = run_compression(net, split, cfg, "isolated", sparsity=0.75)
+    assert quant_records(prune.model) == {} and global_sparsity(prune.model) == pytest.approx(0.75, abs=0.01)
+    plain = run_compression(net, split, cfg.replace(epochs=1), "joint")
+    assert plain.phases == [Phase(1, False, False)]
+    assert masks_of(plain.model) == {} and quant_records(plain.model) == {}
+
+
+def test_run_compression_rejects_bad_requests_by_name():
+    net, split, cfg = tiny_setup()
+    with pytest.raises(ValueError, match="'isolated' applies exactly one method"):
+        run_compression(net, split, cfg, "isolated", sparsity=0.5, bits=2)
+    with pytest.raises(ValueError, match="sparsity=1.0: expected a fraction in"):
+        run_compression(net, split, cfg, "joint", sparsity=1.0)
+    with pytest.raises(ValueError, match="unknown compression schedule 'staged'"):
+        run_compression(net, split, cfg, "staged", bits=2)

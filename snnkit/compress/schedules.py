@@ -22,16 +22,23 @@ which epochs of a fine-tuning run pruning and quantization are switched on ("iso
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Callable
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from torch import nn
 
 from ..registry import Registry
+from ..train import History, TrainConfig, fit
+from .masks import prune_global
+from .quant import quantize_model
 
 __all__ = [
-    "COMPRESSION_SCHEDULES", "Phase", "SCHEDULES", "Schedule", "cumulative", "geometric", "isolated",
-    "iterative_sparsity", "joint", "linear",
+    "COMPRESSION_SCHEDULES", "CompressionRun", "Phase", "SCHEDULES", "Schedule", "cumulative", "geometric",
+    "isolated", "iterative_sparsity", "joint", "linear", "run_compression",
 ]
 
 #: ``fn(start, end, steps) -> list of steps + 1 floats, from start to end``.
@@ -148,3 +155,86 @@ def joint(epochs: int, *, prune: bool = True, quantize: bool = True) -> list[Pha
     """Every method asked for, from the first epoch: ``[Phase(epochs, prune, quantize)]``."""
     epochs = _check_epochs(epochs)
     return [Phase(epochs, bool(prune), bool(quantize))]
+
+
+@dataclass
+class CompressionRun:
+    """What :func:`run_compression` returns.
+
+    Attributes:
+        model: the fine-tuned, compressed model (masks and quantizers attached).
+        schedule: the schedule's name.
+        bits: weight bit width (None: full precision).
+        sparsity: fraction of weights pruned (0: none).
+        phases: the phases run, in order.
+        histories: one :class:`~snnkit.train.History` per phase.
+        seconds: wall time of the fine-tuning.
+    """
+
+    model: nn.Module
+    schedule: str
+    bits: int | None
+    sparsity: float
+    phases: list[Phase]
+    histories: list[History] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_compression(
+    model: nn.Module,
+    data,
+    cfg: TrainConfig,
+    schedule: str = "joint",
+    *,
+    sparsity: float = 0.0,
+    bits: int | None = None,
+    quantizer: str = "duq",
+    options: Mapping[str, Any] | None = None,
+    val=None,
+) -> CompressionRun:
+    """Fine-tune a copy of a pretrained ``model`` for ``cfg.epochs`` epochs through a schedule.
+
+    Pruning (``sparsity > 0``) is one-shot global magnitude pruning
+    (:func:`snnkit.compress.masks.prune_global`) computed from the weights the first pruning
+    phase starts from, i.e. the pretrained weights in every registered schedule; the mask is
+    fixed from then on (masked weights stay 0 and get no gradient). Quantization
+    (``bits`` given) attaches ``quantizer`` (default ``"duq"``, learned scales) to every
+    Conv/Linear layer when the first quantizing phase starts, fitted to the (masked) weights
+    of that moment; it stays on to the end. Each phase is one :func:`snnkit.train.fit` call
+    (its own cosine learning-rate cycle, seed ``cfg.seed + phase index``).
+
+    Args:
+        model: the pretrained network (not modified).
+        data: a :class:`~snnkit.data.Dataset` or a training :class:`~snnkit.data.Split`.
+        cfg: training settings; ``cfg.epochs`` is the total over all phases (>= 1).
+        schedule: a :data:`COMPRESSION_SCHEDULES` name.
+        sparsity: fraction of all Conv/Linear weights to prune, in [0, 1).
+        bits: weight bit width, or None for full precision.
+        quantizer: a :data:`snnkit.compress.quant.QUANTIZERS` name.
+        options: extra keywords for the quantizer.
+        val: validation split for :func:`fit` (None: ``data.val`` if ``data`` has one).
+
+    Raises:
+        ValueError: unknown schedule, a schedule that does not fit the methods asked for
+            (e.g. "isolated" with both), ``sparsity`` outside [0, 1).
+    """
+    fn = COMPRESSION_SCHEDULES.get(schedule)
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity={sparsity!r}: expected a fraction in [0, 1)")
+    phases = fn(cfg.epochs, prune=sparsity > 0, quantize=bits is not None)
+    model = copy.deepcopy(model)
+    run = CompressionRun(model, schedule, bits, float(sparsity), phases)
+    t0 = time.perf_counter()
+    pruned = quantized = False
+    for i, phase in enumerate(phases):
+        if phase.prune and not pruned:
+            prune_global(model, sparsity)
+            pruned = True
+        if phase.quantize and not quantized:
+            model, _ = quantize_model(model, bits, quantizer=quantizer, options=options)
+            quantized = True
+        run.histories.append(fit(model, data, cfg.replace(epochs=phase.epochs, seed=cfg.seed + i), val=val,
+                                 desc=f"{schedule} phase {i + 1}"))
+    run.model = model
+    run.seconds = time.perf_counter() - t0
+    return run
