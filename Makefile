@@ -1,6 +1,8 @@
 # The two commands a newcomer needs (see README):
 #   make figures   regenerate every figure and number on the embedded data
 #   make test      run the test suite
+#   make test-full run every notebook's full profile and check its paper's claims
+#   make test-browser  move sliders in JupyterLab in headless Chromium
 # Both create or update the virtual environment in .venv by themselves.
 
 PYTHON ?= python3
@@ -10,14 +12,14 @@ OUT    ?= out
 PROFILE ?= full
 JOBS   ?= 1
 
-.PHONY: figures test benchmark env clean
+.PHONY: figures test test-full test-browser benchmark env clean
 
 # torch is installed first, pinned, so that nothing pulls a different build of it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,events]"
+	$(PY) -m pip install --quiet -e ".[dev,events,browser]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -28,6 +30,13 @@ figures: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q
+
+test-full: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -q -m full
+
+# JupyterLab in headless Chromium (Debian's chromium package: apt-get install chromium)
+test-browser: $(VENV)/.installed
+	$(PY) -m pytest -q -m browser
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/engine.py

@@ -35,4 +35,4 @@ def test_torch_is_pinned_and_installed_first():
     assert pip[0] == "torch==2.13.0"
     assert "torch==2.13.0" in _pyproject_requirements()
     makefile = (ROOT / "Makefile").read_text()
-    assert makefile.index("pip install --quiet torch==2.13.0") < makefile.index('pip install --quiet -e ".[dev,events]"')
+    assert makefile.index("pip install --quiet torch==2.13.0") < makefile.index('pip install --quiet -e ".[dev,events,browser]"')
