@@ -22,6 +22,7 @@ from snnkit.compress.quant import (
     attach_quantizer,
     effective_weight,
     fake_quantize,
+    gain_scale,
     max_scale,
     mse_scale,
     quant_records,
@@ -60,8 +61,9 @@ def test_level_sets_per_bit_width():
     assert symmetric_codes(3).tolist() == [-3, -2, -1, 0, 1, 2, 3]
     for bits in range(2, 9):
         assert symmetric_codes(bits).numel() == 2**bits - 1
-    # levels = scale * codes; 2 bits is exactly {-s, 0, +s}
-    assert quantization_levels(W, 2).tolist() == pytest.approx([-0.9, 0.0, 0.9])
+    # levels = unit * codes; 2 bits is exactly {-c, 0, +c} (c: see test_two_bits_hand_computed)
+    assert quantization_levels(W, 2).tolist() == pytest.approx([-1.9 / 1.8, 0.0, 1.9 / 1.8])
+    assert quantization_levels(W, 2, keep_gain=False).tolist() == pytest.approx([-0.9, 0.0, 0.9])
 
 
 def test_two_bits_hand_computed():
@@ -69,28 +71,43 @@ def test_two_bits_hand_computed():
     # (squared error 0.2867) and [-1, 0, 0, 0, 1] with scale (1 + 0.8)/2 = 0.9 (error
     # 0.1^2 + 0.4^2 + 0.1^2 + 0.3^2 + 0.1^2 = 0.28). The lower one wins.
     assert mse_scale(W, 2).item() == pytest.approx(0.9)
-    torch.testing.assert_close(quantize_uniform(W, 2), torch.tensor([-0.9, 0.0, 0.0, 0.0, 0.9]))
-    assert relative_error(quantize_uniform(W, 2), W) == pytest.approx(math.sqrt(0.28 / 1.9))
+    q = torch.tensor([-1.0, 0.0, 0.0, 0.0, 1.0])
+    torch.testing.assert_close(quantize_uniform(W, 2, keep_gain=False), 0.9 * q)
+    assert relative_error(quantize_uniform(W, 2, keep_gain=False), W) == pytest.approx(math.sqrt(0.28 / 1.9))
+    # keeping the gain: same codes, levels spaced ||w||^2 / <w, q> = 1.9 / 1.8
+    c = 1.9 / 1.8
+    assert gain_scale(W, mse_scale(W, 2), 2).item() == pytest.approx(c)
+    torch.testing.assert_close(quantize_uniform(W, 2), c * q)
+    # the error is orthogonal to w: <w, c q - w> = 0; least squares shrinks w by g = 1.62/1.9
+    assert float(W @ (quantize_uniform(W, 2) - W)) == pytest.approx(0.0, abs=1e-6)
+    assert float(W @ quantize_uniform(W, 2, keep_gain=False)) / 1.9 == pytest.approx(0.9 * 1.8 / 1.9)
 
 
 def test_three_bits_hand_computed():
     # codes [-3, -1, 0, 1, 2]; least-squares scale <w, q>/<q, q> = (3 + .4 + .3 + 1.6)/(9 + 1 + 1 + 4)
     s = 5.3 / 15
+    q = torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0])
     assert mse_scale(W, 3).item() == pytest.approx(s)
-    torch.testing.assert_close(quantize_uniform(W, 3), torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0]) * s)
+    torch.testing.assert_close(quantize_uniform(W, 3, keep_gain=False), q * s)
+    torch.testing.assert_close(quantize_uniform(W, 3), q * 1.9 / 5.3)  # ||w||^2 / <w, q>
 
 
-def test_one_bit_is_sign_times_mean_abs():
-    s = W.abs().mean()  # 0.52, the least-squares scale for the signs
-    torch.testing.assert_close(quantize_uniform(W, 1), torch.tensor([-1.0, -1.0, 1.0, 1.0, 1.0]) * s)
-    # Zeros go to +s so there are exactly two levels; s is the mean over the non-zero entries.
-    assert quantize_uniform(torch.tensor([0.0, -2.0, 1.0]), 1).tolist() == [1.5, -1.5, 1.5]
+def test_one_bit_is_sign_times_a_scale():
+    signs = torch.tensor([-1.0, -1.0, 1.0, 1.0, 1.0])
+    # least squares: mean|w| = 0.52; keeping the gain: ||w||^2 / sum|w| = 1.9 / 2.6
+    torch.testing.assert_close(quantize_uniform(W, 1, keep_gain=False), signs * 0.52)
+    torch.testing.assert_close(quantize_uniform(W, 1), signs * 1.9 / 2.6)
+    # Zeros go to +s so there are exactly two levels; they do not count in the scale.
+    assert quantize_uniform(torch.tensor([0.0, -2.0, 1.0]), 1, keep_gain=False).tolist() == [1.5, -1.5, 1.5]
+    torch.testing.assert_close(quantize_uniform(torch.tensor([0.0, -2.0, 1.0]), 1),
+                               torch.tensor([1.0, -1.0, 1.0]) * 5 / 3)
 
 
 def test_max_rule_is_the_old_grid_and_zeroes_most_weights_at_two_bits():
     # max rule: s = max|w| / (2^(b-1) - 1): 2 bits -> s = 1, w/s rounds to [-1, 0, 0, 0, 1]
-    torch.testing.assert_close(quantize_uniform(W, 2, rule="max"), torch.tensor([-1.0, 0.0, 0.0, 0.0, 1.0]))
-    torch.testing.assert_close(quantize_uniform(W, 3, rule="max"), torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0]) / 3)
+    old = dict(rule="max", keep_gain=False)
+    torch.testing.assert_close(quantize_uniform(W, 2, **old), torch.tensor([-1.0, 0.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(quantize_uniform(W, 3, **old), torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0]) / 3)
     assert max_scale(W, 1).item() == pytest.approx(0.52)
     w = gaussian(20000)
     zeros_max = float((quantize_uniform(w, 2, rule="max") == 0).double().mean())
@@ -100,23 +117,41 @@ def test_max_rule_is_the_old_grid_and_zeroes_most_weights_at_two_bits():
     assert zeros_mse == pytest.approx(0.46, abs=0.02)
 
 
-def test_error_falls_strictly_from_one_to_eight_bits():
+@pytest.mark.parametrize("keep_gain", [False, True])
+def test_error_falls_strictly_from_one_to_eight_bits(keep_gain):
     w = gaussian(64, 32, 3, 3)
-    errs = [relative_error(quantize_uniform(w, b), w) for b in range(1, 9)]
+    errs = [relative_error(quantize_uniform(w, b, keep_gain=keep_gain), w) for b in range(1, 9)]
     assert all(a > b for a, b in zip(errs, errs[1:])), errs
-    # Gaussian optima: sign sqrt(1 - 2/pi) = 0.603; ternary (Lloyd-Max, 3 levels) sqrt(0.1902) = 0.436
-    assert errs[0] == pytest.approx(math.sqrt(1 - 2 / math.pi), abs=0.01)
-    assert errs[1] == pytest.approx(math.sqrt(0.1902), abs=0.01)
     assert errs[-1] < 0.012
-    for b in range(1, 9):  # never worse than the max rule
-        assert errs[b - 1] <= relative_error(quantize_uniform(w, b, rule="max"), w) + 1e-12
+    # Gaussian least-squares optima: sign, mean squared error 1 - 2/pi; ternary (Lloyd-Max,
+    # 3 levels) 0.1902. Keeping the gain g = 1 - mse instead: sqrt(1/g - 1).
+    mse = [1 - 2 / math.pi, 0.1902]
+    for e, m in zip(errs, mse):
+        assert e == pytest.approx(math.sqrt(1 / (1 - m) - 1) if keep_gain else math.sqrt(m), abs=0.01)
+    if not keep_gain:
+        for b in range(1, 9):  # never worse than the max rule
+            assert errs[b - 1] <= relative_error(quantize_uniform(w, b, rule="max", keep_gain=False), w) + 1e-12
+
+
+def test_keeping_the_gain_preserves_the_mean_current():
+    """A layer's output along its own weights: least squares shrinks it by the gain g, the
+    default keeps it (<w, w_q> = ||w||^2 exactly)."""
+    w = gaussian(32, 256, seed=8)
+    for bits in (1, 2, 3):
+        dot = lambda q: float((w * q).sum() / (w * w).sum())  # noqa: E731
+        assert dot(quantize_uniform(w, bits)) == pytest.approx(1.0, abs=1e-5)
+        g = dot(quantize_uniform(w, bits, keep_gain=False))
+        assert g == pytest.approx(1 - relative_error(quantize_uniform(w, bits, keep_gain=False), w) ** 2, abs=1e-5)
+        assert g < {1: 0.7, 2: 0.85, 3: 0.97}[bits]
+        wc = quantize_uniform(w, bits, per_channel=True)
+        torch.testing.assert_close((w * wc).sum(1), (w * w).sum(1))  # per output channel too
 
 
 def test_mse_scale_is_a_least_squares_fixed_point():
     w = gaussian(4096, seed=3)
     for bits in (2, 4, 6):
         s = mse_scale(w, bits).double()
-        q = quantize_uniform(w, bits).double() / s
+        q = quantize_uniform(w, bits, keep_gain=False).double() / s
         torch.testing.assert_close(q, q.round(), rtol=0, atol=1e-5)  # float32 levels
         q = q.round()
         assert s.item() == pytest.approx(float((w.double() * q).sum() / (q * q).sum()), rel=1e-6)
@@ -130,20 +165,29 @@ def test_per_channel_hand_computed():
     w = torch.tensor([[1.0, -0.6], [0.1, 0.04]])
     # row 0: codes [1, -1], scale 0.8 (error 0.08) beats [1, 0], scale 1 (0.36)
     # row 1: codes [1, 0], scale 0.1 (error 0.0016) beats [1, 1], scale 0.07 (0.0018)
-    torch.testing.assert_close(quantize_uniform(w, 2, per_channel=True), torch.tensor([[0.8, -0.8], [0.1, 0.0]]))
+    torch.testing.assert_close(quantize_uniform(w, 2, per_channel=True, keep_gain=False),
+                               torch.tensor([[0.8, -0.8], [0.1, 0.0]]))
     torch.testing.assert_close(mse_scale(w, 2, per_channel=True), torch.tensor([[0.8], [0.1]]))
+    # keeping the gain: row units 1.36 / 1.6 = 0.85 and 0.0116 / 0.1 = 0.116
+    torch.testing.assert_close(quantize_uniform(w, 2, per_channel=True), torch.tensor([[0.85, -0.85], [0.116, 0.0]]))
     # axis=1: column scales 1.0 ([1, 0]) and 0.6 ([-1, 0])
-    torch.testing.assert_close(quantize_uniform(w, 2, per_channel=True, axis=1), torch.tensor([[1.0, -0.6], [0.0, 0.0]]))
+    torch.testing.assert_close(quantize_uniform(w, 2, per_channel=True, axis=1, keep_gain=False),
+                               torch.tensor([[1.0, -0.6], [0.0, 0.0]]))
 
 
 def test_levels_hand_computed():
     w = torch.tensor([[1.0, -2.0], [0.5, 0.25]])
-    # 3 bits: codes [2, -3, 1, 0], scale (2 + 6 + 0.5)/(4 + 9 + 1) = 17/28
-    torch.testing.assert_close(quantization_levels(w, 3), torch.arange(-3.0, 4.0) * 17 / 28)
-    # per channel at 2 bits: [1, -2] -> codes [1, -1], scale 1.5; [0.5, 0.25] -> [1, 1], 0.375
-    torch.testing.assert_close(quantization_levels(w, 2, per_channel=True),
+    # 3 bits: codes [2, -3, 1, 0], least-squares unit (2 + 6 + 0.5)/(4 + 9 + 1) = 17/28;
+    # keeping the gain: ||w||^2 / <w, q> = 5.3125 / 8.5 = 0.625
+    torch.testing.assert_close(quantization_levels(w, 3, keep_gain=False), torch.arange(-3.0, 4.0) * 17 / 28)
+    torch.testing.assert_close(quantization_levels(w, 3), torch.arange(-3.0, 4.0) * 0.625)
+    # per channel at 2 bits: [1, -2] -> codes [1, -1], unit 1.5 (least squares) or 5/3;
+    # [0.5, 0.25] -> [1, 1], 0.375 or 0.3125 / 0.75
+    torch.testing.assert_close(quantization_levels(w, 2, per_channel=True, keep_gain=False),
                                torch.tensor([[-1.5, 0.0, 1.5], [-0.375, 0.0, 0.375]]))
-    torch.testing.assert_close(quantization_levels(W, 1), torch.tensor([-0.52, 0.52]))
+    torch.testing.assert_close(quantization_levels(w, 2, per_channel=True),
+                               torch.tensor([[-5 / 3, 0.0, 5 / 3], [-0.3125 / 0.75, 0.0, 0.3125 / 0.75]]))
+    torch.testing.assert_close(quantization_levels(W, 1, keep_gain=False), torch.tensor([-0.52, 0.52]))
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
@@ -209,6 +253,8 @@ def test_bad_bits_raise(bad):
 def test_bad_options_raise():
     with pytest.raises(ValueError, match="rule='median'.*mse, max"):
         quantize_uniform(W, 3, rule="median")
+    with pytest.raises(ValueError, match="keep_gain='yes'"):
+        quantize_uniform(W, 3, keep_gain="yes")
     with pytest.raises(ValueError, match="grid=0"):
         mse_scale(W, 3, grid=0)
     with pytest.raises(ValueError, match="axis"):
@@ -224,9 +270,10 @@ def test_registry_entries_build_quantizers():
     w = gaussian(4, 6, seed=3)
     q = QUANTIZERS.get("uniform")(w, 3)
     assert isinstance(q, WeightQuantizer) and not q.per_channel
-    assert torch.equal(q(w), quantize_uniform(w, 3))
+    torch.testing.assert_close(q(w), quantize_uniform(w, 3))
     qc = QUANTIZERS.get("uniform-channel")(w, 3)
-    assert qc.per_channel and torch.equal(qc(w), quantize_uniform(w, 3, per_channel=True))
+    assert qc.per_channel
+    torch.testing.assert_close(qc(w), quantize_uniform(w, 3, per_channel=True))
     assert qc.record(w).scheme == "uniform"  # the class's name: rebuilt with per_channel=True
 
     class Unregistered(UniformQuantizer):
@@ -273,7 +320,8 @@ def test_quantize_model_conv_linear_weights_only():
         w0 = before[f"{name}.weight"]
         layer = q.get_submodule(name)
         torch.testing.assert_close(layer.weight, quantize_uniform(w0, 2))
-        assert rec.scale.item() == pytest.approx(mse_scale(w0, 2).item())
+        assert rec.scale.item() == pytest.approx(gain_scale(w0, mse_scale(w0, 2), 2).item())
+        assert quantizer_of(layer).step.item() == pytest.approx(mse_scale(w0, 2).item())
         assert on_grid(layer.weight, rec) and layer.weight.unique().numel() <= 3
         assert errors[name] == pytest.approx(relative_error(layer.weight, w0))
         # the float weight is kept for training
@@ -369,7 +417,7 @@ def test_masked_and_quantized_layer():
     w = q.weight
     assert torch.equal(w[mask == 0], torch.zeros(16))  # masked entries stay exactly zero
     assert on_grid(w, rec)  # the rest sit on the grid
-    assert rec.scale.item() == pytest.approx(mse_scale(masked, 2).item())  # fitted to the kept weights
+    assert quantizer_of(q).step.item() == pytest.approx(mse_scale(masked, 2).item())  # fitted to the kept weights
     torch.testing.assert_close(w, quantize_uniform(masked, 2))
     assert errors[""] == pytest.approx(relative_error(w, masked))
     # trained through the mask: no gradient to masked entries
@@ -380,8 +428,11 @@ def test_masked_and_quantized_layer():
     # a grid without zero (one bit) still keeps masked entries at zero
     q1, _ = quantize_model(lin, 1)
     assert torch.equal(q1.weight[mask == 0], torch.zeros(16))
-    # ... and its sign scale is the mean |w| of the 16 kept weights, not of all 32
-    torch.testing.assert_close(q1.weight[mask == 1].abs(), torch.full((16,), masked.abs().sum().item() / 16))
+    # ... and its unit ||w||^2 / sum|w| is that of the 16 kept weights
+    unit = (masked**2).sum().item() / masked.abs().sum().item()
+    torch.testing.assert_close(q1.weight[mask == 1].abs(), torch.full((16,), unit))
+    q1ls, _ = quantize_model(lin, 1, options={"keep_gain": False})  # least squares: mean |w| of the kept ones
+    torch.testing.assert_close(q1ls.weight[mask == 1].abs(), torch.full((16,), masked.abs().sum().item() / 16))
     # removing the mask keeps the quantization; pruning after quantizing is refused
     remove_masks(q)
     assert torch.equal(q(x), F.linear(x, w.detach()))
