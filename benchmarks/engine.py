@@ -1,54 +1,126 @@
-"""Engine benchmark: snnkit against the idiomatic snntorch per-step loop, in one run.
+"""Engine benchmark: snnkit against every peer on one net, in one run, round-robin, medians.
 
-Net: conv(1->16, 3x3)-LIF-maxpool, conv(16->32)-LIF-maxpool, fc(512->10)-LIF on 16x16
-digits; batch 128, T = 25, beta 0.9, threshold 1, subtractive reset, direct input,
-arctan surrogate, snntorch's ``ce_rate_loss`` and Adam for both. Prints samples/s of
-inference and training for each engine, the ratios against snntorch, and whether the
-spikes are identical.
+Net (the same for everyone, the same initial weights copied into each): conv(1->16, 3x3)
+-LIF-maxpool, conv(16->32)-LIF-maxpool, fc(512->10)-LIF on 16x16 digits, no biases;
+batch 128, T = 25, leak 0.9, threshold 1, subtractive reset, direct input, arctan
+surrogate where the library has it, snntorch's ``ce_rate_loss`` on the output spikes
+(T, B, 10) and Adam (lr 1e-3) for every spiking variant. Printed: samples/s of inference
+and training of each variant (median over round-robin rounds), whether its output spikes
+are identical to snntorch's, and the ratios of snnkit's best to each peer.
 
-    python benchmarks/engine.py [--repeats 5] [--threads 2] [--json out.json]
+    python benchmarks/engine.py [--repeats 7] [--threads 2] [--compile-train] [--json out.json]
+    python benchmarks/engine.py --quick --no-compile     # seconds: the code paths only
 
-snnkit variants measured:
-  * ``eager``: the default engine (whole-sequence LIF autograd function, stateless layers
+Variants:
+  * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
     over all steps at once, first layer computed once for direct input);
-  * ``compiled``: the same model through :func:`snnkit.engine.compile_model` (inference
-    only; skipped with ``--no-compile``).
+  * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only);
+  * ``snnkit compiled step`` (opt-in, ``--compile-train``): training through
+    ``torch.compile`` of the per-step forward (:meth:`snnkit.models._Step.stepwise`,
+    the reference ``lif_step`` with ordinary autograd); the default engine is unchanged;
+  * ``snntorch``: its tutorial per-step loop with ``snn.Leaky`` (the reference of every
+    ratio "x snntorch");
+  * ``snntorch + compile``: the same module through ``torch.compile``;
+  * ``SpikingJelly``: 2.x multi-step mode, ``LIFNode(tau=1/(1-beta), decay_input=False,
+    v_reset=None, detach_reset=True, ATan())`` behind ``layer.*`` wrappers, the first conv
+    computed once and repeated over T (its documented idiom for static images);
+  * ``norse``: a per-step loop with ``LIFBoxCell`` (the first conv computed once);
+  * ``ANN twin floor``: the same net with ReLUs, run on T x B samples: the dense compute
+    of T steps with nothing spiking-specific; samples/s counts B per pass, as for the SNNs.
+
+Neuron models (why "n/a" in the identity column). snntorch and snnkit compute
+``U[t] = beta U[t-1] + I[t] - theta S[t-1]``, ``S[t] = U[t] > theta``. SpikingJelly's soft
+reset subtracts theta *before* the next leak: ``H[t] = (1 - 1/tau) V[t-1] + I[t]``,
+``S[t] = H[t] >= theta``, ``V[t] = H[t] - theta S[t]``, so the reset acts as
+``beta * theta`` at the next step (and ties at theta fire). norse's ``LIFBox`` is an Euler
+step ``v += dt/tau (I - v)`` (the input scaled by dt/tau = 1 - beta; the threshold here is
+scaled the same way, 0.1), with the same reset-before-leak (``reset_subtract``) and its
+SuperSpike surrogate. Their arithmetic is the same per neuron and step, their spikes are
+not; the output spike rates are printed to show the activity is comparable.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import copy
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
-import snntorch as snn
 import torch
-from snntorch import functional as SF
+import torch.nn.functional as F
 from torch import nn
 
-import snnkit
-from snnkit import encoding
-from snnkit.models import NeuronSpec, VGGSpec, build
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import INSTALL_HINT, machine, per_second, round_robin, table, write_json  # noqa: E402
 
-T, BATCH = 25, 128
+import snnkit  # noqa: E402
+from snnkit import encoding  # noqa: E402
+from snnkit.models import NeuronSpec, VGGSpec, build  # noqa: E402
+
+#: targets of the engine on CPU (ratios of samples/s measured in the same run)
+TARGETS = {"train_vs_snntorch": 2.0, "infer_vs_snntorch": 5.0, "vs_best_peer": 1.3}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The benchmark's sizes and neuron settings."""
+
+    T: int = 25
+    batch: int = 128
+    beta: float = 0.9
+    threshold: float = 1.0
+    seed: int = 0
+
+
+def spec_of(setup: Setup) -> VGGSpec:
+    """The benchmark net as a snnkit spec (spike readout, as the peers)."""
+    return VGGSpec(
+        in_shape=(1, 16, 16), num_classes=10, features=(16, "P", 32, "P"), readout="spike",
+        neuron=NeuronSpec(beta=setup.beta, threshold=setup.threshold, reset="subtract", surrogate="arctan"),
+    )
+
+
+def _weights(model: nn.Module) -> list[torch.Tensor]:
+    """conv1, conv2 and fc weights of any of the benchmark nets, in forward order."""
+    return [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def copy_weights(src: nn.Module, dst: nn.Module) -> nn.Module:
+    """Copy the three weight tensors of ``src`` into ``dst`` (any benchmark net); returns ``dst``."""
+    a, b = _weights(src), _weights(dst)
+    if [w.shape for w in a] != [w.shape for w in b]:
+        raise ValueError(f"weights {[tuple(w.shape) for w in b]}: expected {[tuple(w.shape) for w in a]}")
+    with torch.no_grad():
+        for s, d in zip(a, b):
+            d.copy_(s)
+    return dst
+
+
+# ---------------------------------------------------------------------------------------
+# the peers' nets: each maps a static batch (B, 1, 16, 16) to output spikes (T, B, 10)
 
 
 class SnntorchNet(nn.Module):
     """The reference: snntorch's tutorial-style per-step loop."""
 
-    def __init__(self, beta: float = 0.9) -> None:
+    def __init__(self, setup: Setup) -> None:
         super().__init__()
+        import snntorch as snn
+
+        self.T = setup.T
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
-        self.lif1 = snn.Leaky(beta=beta)
+        self.lif1 = snn.Leaky(beta=setup.beta, threshold=setup.threshold)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
-        self.lif2 = snn.Leaky(beta=beta)
+        self.lif2 = snn.Leaky(beta=setup.beta, threshold=setup.threshold)
         self.fc = nn.Linear(512, 10, bias=False)
-        self.lif3 = snn.Leaky(beta=beta)
+        self.lif3 = snn.Leaky(beta=setup.beta, threshold=setup.threshold)
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, 16, 16) -> (T, B, 10)
         mem1, mem2, mem3 = self.lif1.init_leaky(), self.lif2.init_leaky(), self.lif3.init_leaky()
         out = []
-        for _ in range(T):
+        for _ in range(self.T):
             spk1, mem1 = self.lif1(self.conv1(x), mem1)
             spk2, mem2 = self.lif2(self.conv2(self.pool(spk1)), mem2)
             spk3, mem3 = self.lif3(self.fc(self.pool(spk2).flatten(1)), mem3)
@@ -56,108 +128,307 @@ class SnntorchNet(nn.Module):
         return torch.stack(out)
 
 
-def snnkit_net(seed: int = 0):
-    spec = VGGSpec(
-        in_shape=(1, 16, 16), num_classes=10, features=(16, "P", 32, "P"), readout="spike",
-        neuron=NeuronSpec(beta=0.9, threshold=1.0, reset="subtract", surrogate="arctan"),
-    )
-    return build(spec, seed=seed)
+class SpikingJellyNet(nn.Module):
+    """SpikingJelly 2.x in multi-step mode; the static first conv runs once."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__()
+        from spikingjelly.activation_based import layer, neuron, surrogate
+
+        def lif() -> nn.Module:
+            return neuron.LIFNode(tau=1.0 / (1.0 - setup.beta), decay_input=False, v_threshold=setup.threshold,
+                                  v_reset=None, surrogate_function=surrogate.ATan(), detach_reset=True,
+                                  step_mode="m")
+
+        self.T = setup.T
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.body = nn.Sequential(
+            lif(), layer.MaxPool2d(2, step_mode="m"),
+            layer.Conv2d(16, 32, 3, padding=1, bias=False, step_mode="m"), lif(), layer.MaxPool2d(2, step_mode="m"),
+            layer.Flatten(step_mode="m"), layer.Linear(512, 10, bias=False, step_mode="m"), lif(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self)
+        h = self.conv1(x).unsqueeze(0).repeat(self.T, 1, 1, 1, 1)  # (T, B, 16, 16, 16)
+        return self.body(h)
 
 
-def copy_weights(src: nn.Module, dst: SnntorchNet) -> None:
-    convs = [m for m in src.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+class NorseNet(nn.Module):
+    """norse: a per-step loop of ``LIFBoxCell``s; the static first conv runs once."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__()
+        import norse.torch as norse
+        from norse.torch.functional.reset import reset_subtract
+
+        dt = 1e-3
+        leak = 1.0 - setup.beta  # dt / tau
+        p = norse.LIFBoxParameters(tau_mem_inv=torch.as_tensor(leak / dt), v_th=torch.as_tensor(leak * setup.threshold),
+                                   reset_method=reset_subtract)
+        self.T = setup.T
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.lif1 = norse.LIFBoxCell(p, dt=dt)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.lif2 = norse.LIFBoxCell(p, dt=dt)
+        self.fc = nn.Linear(512, 10, bias=False)
+        self.lif3 = norse.LIFBoxCell(p, dt=dt)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s1 = s2 = s3 = None
+        cur = self.conv1(x)
+        out = []
+        for _ in range(self.T):
+            z, s1 = self.lif1(cur, s1)
+            z, s2 = self.lif2(self.conv2(self.pool(z)), s2)
+            z, s3 = self.lif3(self.fc(self.pool(z).flatten(1)), s3)
+            out.append(z)
+        return torch.stack(out)
+
+
+# ---------------------------------------------------------------------------------------
+# variants: a model, its input, and how its spikes compare
+
+
+@dataclass
+class Variant:
+    """One row of the table.
+
+    Attributes:
+        label: the row name.
+        infer, train: step functions timed for inference and training (None: not measured).
+        identical: output spikes equal snntorch's (None: the neuron differs, "n/a").
+        spike_rate: mean of its output spikes on the benchmark batch (None for the ANN).
+        note: why a row is missing or what differs.
+    """
+
+    label: str
+    infer: Callable[[], object] | None = None
+    train: Callable[[], object] | None = None
+    identical: bool | None = None
+    spike_rate: float | None = None
+    note: str = ""
+    results: dict = field(default_factory=dict)
+
+
+def _infer_step(model: Callable, inp: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        with torch.no_grad():
+            model(inp)
+    return step
+
+
+def _train_step(model: Callable, params, inp: torch.Tensor, loss_fn: Callable) -> Callable[[], None]:
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(inp)).backward()
+        opt.step()
+    return step
+
+
+def _missing(label: str, err: Exception) -> Variant:
+    return Variant(label, note=f"{INSTALL_HINT} ({type(err).__name__}: {err})")
+
+
+def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: bool = True,
+             compile_train: bool = False, peers: tuple[str, ...] = ("snntorch", "snntorch+compile", "spikingjelly",
+                                                                    "norse", "ann")) -> dict[str, Variant]:
+    """Build every variant on the batch ``x`` (B, 1, 16, 16) with labels ``y`` (B,).
+
+    Each gets the same initial weights (those of the snnkit net built with ``setup.seed``);
+    training steps work on their own copies, so inference is timed on the initial weights.
+    Spikes are compared before anything is timed.
+    """
+    from snntorch import functional as SF
+
+    rate_loss = SF.ce_rate_loss()
+
+    def spike_loss(out: torch.Tensor) -> torch.Tensor:
+        return rate_loss(out, y)
+
+    T = setup.T
+    spec = spec_of(setup)
+    ours = build(spec, seed=setup.seed)
+    xd = encoding.direct(x, T)  # (T, B, 1, 16, 16), a stride-0 view
     with torch.no_grad():
-        for a, b in zip(convs, [dst.conv1, dst.conv2, dst.fc]):
-            b.weight.copy_(a.weight)
+        s_ours = ours(xd)
+    out: dict[str, Variant] = {}
+    s_ref = None
+    if "snntorch" in peers or "snntorch+compile" in peers:
+        ref = copy_weights(ours, SnntorchNet(setup))
+        with torch.no_grad():
+            s_ref = ref(x)
+        if "snntorch" in peers:
+            tr = copy.deepcopy(ref)
+            out["snntorch"] = Variant("snntorch", _infer_step(ref, x), _train_step(tr, tr.parameters(), x, spike_loss),
+                                      True, float(s_ref.mean()), "reference")
+
+    def same(s: torch.Tensor) -> bool | None:
+        return None if s_ref is None else bool(torch.equal(s, s_ref))
+
+    tr = copy.deepcopy(ours)
+    out["snnkit"] = Variant("snnkit", _infer_step(ours, xd), _train_step(tr, tr.parameters(), xd, spike_loss),
+                            same(s_ours), float(s_ours.mean()), "default engine")
+    if compile_infer:
+        from snnkit.engine import compile_model
+
+        fast = compile_model(copy.deepcopy(ours))
+        with torch.no_grad():
+            s = fast(xd)  # compiles
+        out["snnkit_compiled"] = Variant("snnkit compile_model", _infer_step(fast, xd), None, same(s), float(s.mean()),
+                                         "inference only")
+    if compile_train:
+        tr = copy.deepcopy(ours)
+        stepwise = torch.compile(tr.body.stepwise, dynamic=False)
+        s = stepwise(xd)  # compiles the forward (with gradients on)
+        spike_loss(s).backward()  # and the backward
+        tr.zero_grad(set_to_none=True)
+        out["snnkit_compiled_train"] = Variant(
+            "snnkit compiled step", None, _train_step(stepwise, tr.parameters(), xd, spike_loss), same(s.detach()),
+            float(s.mean()), "opt-in: torch.compile of the per-step forward, training")
+    if "snntorch+compile" in peers:
+        label = "snntorch + compile"
+        try:
+            inf = torch.compile(copy.deepcopy(ref), dynamic=False)
+            trm = copy.deepcopy(ref)
+            trc = torch.compile(trm, dynamic=False)
+            with torch.no_grad():
+                s = inf(x)
+            out["snntorch_compiled"] = Variant(label, _infer_step(inf, x), _train_step(trc, trm.parameters(), x, spike_loss),
+                                               same(s), float(s.mean()), "torch.compile(module)")
+        except Exception as err:  # noqa: BLE001 - a compiler failure is a row, not a crash
+            out["snntorch_compiled"] = Variant(label, note=f"torch.compile failed: {type(err).__name__}: {err}")
+    for key, label, cls, why in (
+        ("spikingjelly", "SpikingJelly multi-step", SpikingJellyNet, "reset before leak, fires at >= theta"),
+        ("norse", "norse LIFBox", NorseNet, "Euler LIFBox: input x dt/tau, reset before leak"),
+    ):
+        if key not in peers:
+            continue
+        try:
+            net = copy_weights(ours, cls(setup))
+        except ImportError as err:
+            out[key] = _missing(label, err)
+            continue
+        with torch.no_grad():
+            s = net(x)
+        tr = copy.deepcopy(net)
+        out[key] = Variant(label, _infer_step(net, x), _train_step(tr, tr.parameters(), x, spike_loss), None,
+                           float(s.mean()), f"n/a: {why}")
+    if "ann" in peers:
+        ann = build(spec, spiking=False, seed=setup.seed)
+        ann.load_state_dict(ours.state_dict(), strict=False)
+        xa, ya = x.repeat(T, 1, 1, 1), y.repeat(T)  # T x B samples: T steps' worth of dense compute
+        tr = copy.deepcopy(ann)
+        out["ann"] = Variant("ANN twin floor (T x B samples)", _infer_step(ann, xa),
+                             _train_step(tr, tr.parameters(), xa, lambda o: F.cross_entropy(o, ya)), None, None,
+                             "dense-compute floor, not a peer")
+    return out
 
 
-def throughputs(steps: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median samples/s of each step function, timed round-robin so that a slow spell of
-    the machine hits every variant alike."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
-    return {k: BATCH / sorted(v)[len(v) // 2] for k, v in times.items()}
+def ratios(res: dict[str, dict], train_key: str = "snnkit") -> dict[str, dict[str, float | None]]:
+    """snnkit's best inference and its training (``train_key``) against every other row."""
+    infer_keys = [k for k in ("snnkit", "snnkit_compiled") if res.get(k, {}).get("infer")]
+    best_infer = max((res[k]["infer"] for k in infer_keys), default=None)
+    best_train = res.get(train_key, {}).get("train")
+    out = {}
+    for k, r in res.items():
+        if k.startswith("snnkit"):
+            continue
+        out[k] = {
+            "infer": best_infer / r["infer"] if best_infer and r.get("infer") else None,
+            "train": best_train / r["train"] if best_train and r.get("train") else None,
+        }
+    return out
+
+
+def verdicts(res: dict[str, dict], rat: dict[str, dict]) -> dict[str, dict]:
+    """The engine targets, each with the measured ratio and whether it is met."""
+    peers = [k for k in rat if k != "ann"]
+    out = {}
+    if "snntorch" in rat:
+        out["training >= 2x snntorch eager"] = (rat["snntorch"]["train"], TARGETS["train_vs_snntorch"])
+        out["inference >= 5x snntorch eager (with compile)"] = (rat["snntorch"]["infer"], TARGETS["infer_vs_snntorch"])
+    for col in ("infer", "train"):
+        vals = [(rat[k][col], k) for k in peers if rat[k][col] is not None]
+        if vals:
+            worst, who = min(vals)
+            name = "inference" if col == "infer" else "training"
+            out[f"{name} >= 1.3x best peer ({res[who]['label']})"] = (worst, TARGETS["vs_best_peer"])
+    return {k: {"ratio": v, "target": t, "met": v is not None and v >= t} for k, (v, t) in out.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=7, help="round-robin rounds (median over them)")
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    ap.add_argument("--no-compile", action="store_true", help="skip every torch.compile variant")
+    ap.add_argument("--compile-train", action="store_true",
+                    help="also time snnkit training through a compiled per-step forward (opt-in)")
+    ap.add_argument("--peers", default="snntorch,snntorch+compile,spikingjelly,norse,ann",
+                    help="comma-separated subset of: snntorch, snntorch+compile, spikingjelly, norse, ann")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (T=4, batch 8, 1 round): code paths only")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
+    known = ("snntorch", "snntorch+compile", "spikingjelly", "norse", "ann")
+    peers = tuple(p for p in args.peers.split(",") if p)
+    if any(p not in known for p in peers):
+        raise SystemExit(f"--peers {args.peers!r}: expected a comma-separated subset of {', '.join(known)}")
+    if args.no_compile:
+        peers = tuple(p for p in peers if p != "snntorch+compile")
+    setup = Setup(T=4, batch=8) if args.quick else Setup()
+    repeats, warmup = (1, 1) if args.quick else (args.repeats, args.warmup)
     torch.set_num_threads(args.threads)
+    info = machine(args.threads)
 
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
-    x, y = data.train.x[:BATCH], data.train.y[:BATCH]
-    loss_fn = SF.ce_rate_loss()
+    x, y = data.train.x[: setup.batch], data.train.y[: setup.batch]
+    rows = variants(setup, x, y, compile_infer=not args.no_compile, compile_train=args.compile_train and not args.no_compile,
+                    peers=peers)
+    steps = {}
+    for k, v in rows.items():
+        if v.infer is not None:
+            steps[f"{k}/infer"] = v.infer
+        if v.train is not None:
+            steps[f"{k}/train"] = v.train
+    times = round_robin(steps, repeats, warmup)
+    res: dict[str, dict] = {}
+    for k, v in rows.items():
+        res[k] = {
+            "label": v.label,
+            "infer": per_second(times[f"{k}/infer"], setup.batch) if f"{k}/infer" in times else None,
+            "train": per_second(times[f"{k}/train"], setup.batch) if f"{k}/train" in times else None,
+            "identical_spikes": v.identical,
+            "output_spike_rate": v.spike_rate,
+            "note": v.note,
+        }
+    train_key = max((k for k in ("snnkit", "snnkit_compiled_train") if res.get(k, {}).get("train")),
+                    key=lambda k: res[k]["train"])
+    rat = ratios(res, train_key)
+    verdict = verdicts(res, rat)
+    info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
 
-    ours, ref = snnkit_net(), SnntorchNet()
-    copy_weights(ours, ref)
-    with torch.no_grad():
-        s_ours, s_ref = ours(encoding.direct(x, T)), ref(x)
-    identical = bool(torch.equal(s_ours, s_ref))
-    spike_rate = float(s_ours.mean())
-
-    def infer(model, inp):
-        def step():
-            with torch.no_grad():
-                model(inp)
-        return step
-
-    def train(model, inp):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(inp), y).backward()
-            opt.step()
-        return step
-
-    xd = encoding.direct(x, T)
-    steps = {
-        "snntorch_infer": infer(ref, x),
-        "snntorch_train": train(ref, x),
-        "snnkit_infer": infer(ours, xd),
-        "snnkit_train": train(ours, xd),
-    }
-    if not args.no_compile:
-        from snnkit.engine import compile_model
-
-        fast = compile_model(snnkit_net())
-        with torch.no_grad():
-            identical = identical and bool(torch.equal(fast(xd), s_ref))  # also compiles
-        steps["snnkit_compiled_infer"] = infer(fast, xd)
-    res = throughputs(steps, args.repeats)
-    res.update(
-        identical_spikes=identical,
-        output_spike_rate=spike_rate,
-        malloc_tuned=snnkit._alloc.applied,
-        threads=args.threads,
-        torch=torch.__version__,
-    )
-    print(f"{'engine':<26}{'inference/s':>12}{'training/s':>12}")
-    print(f"{'snntorch per-step loop':<26}{res['snntorch_infer']:>12.0f}{res['snntorch_train']:>12.0f}")
-    print(f"{'snnkit':<26}{res['snnkit_infer']:>12.0f}{res['snnkit_train']:>12.0f}")
-    if "snnkit_compiled_infer" in res:
-        print(f"{'snnkit compiled':<26}{res['snnkit_compiled_infer']:>12.0f}{'-':>12}")
-    best_inf = max(res.get("snnkit_compiled_infer", 0), res["snnkit_infer"])
-    res["ratio_infer"] = best_inf / res["snntorch_infer"]
-    res["ratio_train"] = res["snnkit_train"] / res["snntorch_train"]
-    print(f"ratio vs snntorch: inference {res['ratio_infer']:.2f}x (target 4x), "
-          f"training {res['ratio_train']:.2f}x (target 2x)")
-    print(f"identical spikes: {identical}; malloc tuned: {res['malloc_tuned']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
-    return res
+    print(f"engine benchmark: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), {repeats} rounds, "
+          f"load {info['load_average_1min']} -> {info['load_average_1min_after']}, malloc tuned {info['malloc_tuned']}")
+    print(table(["variant", "inference/s", "training/s", "spikes = snntorch", "out rate", "note"],
+                [[r["label"], r["infer"], r["train"],
+                  "n/a" if r["identical_spikes"] is None else r["identical_spikes"],
+                  r["output_spike_rate"], r["note"]] for k, r in res.items()]))
+    print()
+    print(f"snnkit best inference and {res[train_key]['label']!r} training against each row (x):")
+    print(table(["against", "inference", "training"], [[res[k]["label"], v["infer"], v["train"]] for k, v in rat.items()]))
+    print()
+    print(table(["target", "measured", "target x", "met"],
+                [[k, v["ratio"], v["target"], v["met"]] for k, v in verdict.items()]))
+    result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "rows": res, "ratios": rat,
+              "training_variant": train_key, "targets": verdict}
+    write_json(args.json, result)
+    return result
 
 
 if __name__ == "__main__":

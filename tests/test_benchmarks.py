@@ -1,0 +1,184 @@
+"""Smoke tests of the benchmarks in benchmarks/: tiny sizes, the code paths and the numbers
+that do not depend on timing (spike identity, MAC counts, ratios of given figures).
+No timing is asserted."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(name: str):
+    """Import benchmarks/<name>.py under the module name bench_<name>."""
+    path = os.path.join(ROOT, "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def common():
+    _load("engine")  # puts benchmarks/ on sys.path
+    import common as c
+
+    return c
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return _load("engine")
+
+
+@pytest.fixture(scope="module")
+def pruned():
+    return _load("pruned")
+
+
+@pytest.fixture(scope="module")
+def growth():
+    return _load("growth")
+
+
+# ---------------------------------------------------------------------------------------
+# shared helpers
+
+
+def test_round_robin_runs_every_step_in_turn_and_per_second_uses_the_median(common):
+    calls = []
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = common.round_robin(steps, repeats=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up of each, then rounds in turn
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    assert common.per_second([0.5, 0.1, 0.2], 10) == pytest.approx(50.0)  # 10 / median 0.2
+    with pytest.raises(ValueError, match="repeats=0"):
+        common.round_robin(steps, repeats=0)
+
+
+def test_table_aligns_columns_and_formats_values(common):
+    text = common.table(["name", "x", "note"], [["a", 1.234, "left"], ["bb", 1234.0, None], ["c", True, "x"]])
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "x", "note"]
+    assert "1.23" in lines[2] and "1234" in lines[3] and lines[3].rstrip().endswith("-")
+    assert "yes" in lines[4]
+    assert len({len(line) for line in lines[:2]}) == 1  # header and rule line up
+
+
+# ---------------------------------------------------------------------------------------
+# engine
+
+
+def test_engine_peers_share_weights_and_snntorch_spikes_are_identical(engine):
+    setup = engine.Setup(T=6, batch=4)
+    ours = engine.build(engine.spec_of(setup), seed=0)
+    ref = engine.copy_weights(ours, engine.SnntorchNet(setup))
+    x = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 4
+    with torch.no_grad():
+        s_ours, s_ref = ours(engine.encoding.direct(x, 6)), ref(x)
+    assert s_ref.shape == (6, 4, 10)
+    assert s_ours.sum() > 0 and torch.equal(s_ours, s_ref)
+    for w_a, w_b in zip(engine._weights(ours), engine._weights(ref)):
+        assert torch.equal(w_a, w_b)
+    with pytest.raises(ValueError, match="expected"):
+        engine.copy_weights(ours, torch.nn.Linear(3, 2))
+
+
+def test_engine_ratios_and_targets_from_given_figures(engine):
+    res = {
+        "snntorch": {"label": "snntorch", "infer": 100.0, "train": 50.0},
+        "snnkit": {"label": "snnkit", "infer": 300.0, "train": 110.0},
+        "snnkit_compiled": {"label": "c", "infer": 600.0, "train": None},
+        "spikingjelly": {"label": "SJ", "infer": 400.0, "train": 100.0},
+        "ann": {"label": "ANN", "infer": 1200.0, "train": 220.0},
+    }
+    rat = engine.ratios(res)
+    assert rat["snntorch"] == {"infer": 6.0, "train": 2.2}  # best snnkit inference is the compiled one
+    assert rat["spikingjelly"] == {"infer": 1.5, "train": 1.1}
+    assert rat["ann"] == {"infer": 0.5, "train": 0.5}
+    v = engine.verdicts(res, rat)
+    assert v["training >= 2x snntorch eager"] == {"ratio": 2.2, "target": 2.0, "met": True}
+    assert v["inference >= 5x snntorch eager (with compile)"]["met"]
+    assert v["inference >= 1.3x best peer (SJ)"] == {"ratio": 1.5, "target": 1.3, "met": True}
+    assert v["training >= 1.3x best peer (SJ)"] == {"ratio": 1.1, "target": 1.3, "met": False}
+    assert not any("ANN" in k for k in v)  # the floor is not a peer
+
+
+def test_engine_quick_run_writes_every_row(engine, tmp_path):
+    out = tmp_path / "engine.json"
+    res = engine.main(["--quick", "--no-compile", "--json", str(out)])
+    assert json.loads(out.read_text())["setup"] == {"T": 4, "batch": 8, "beta": 0.9, "threshold": 1.0, "seed": 0}
+    rows = res["rows"]
+    assert rows["snnkit"]["identical_spikes"] is True
+    assert rows["snntorch"]["identical_spikes"] is True
+    assert "snntorch_compiled" not in rows and "snnkit_compiled" not in rows  # --no-compile
+    for key in ("spikingjelly", "norse"):
+        assert rows[key]["identical_spikes"] is None
+        assert rows[key]["note"].startswith(("n/a", "not installed"))
+    assert rows["ann"]["infer"] > 0 and rows["ann"]["train"] > 0
+    assert rows["snnkit"]["train"] / rows["snntorch"]["train"] == pytest.approx(res["ratios"]["snntorch"]["train"])
+
+
+def test_engine_reports_a_missing_peer_instead_of_crashing(engine, monkeypatch):
+    monkeypatch.setitem(sys.modules, "norse", None)  # import norse -> ImportError
+    setup = engine.Setup(T=2, batch=2)
+    x, y = torch.rand(2, 1, 16, 16), torch.tensor([0, 1])
+    rows = engine.variants(setup, x, y, compile_infer=False, peers=("snntorch", "norse"))
+    assert rows["norse"].infer is None and rows["norse"].train is None
+    assert "pip install -e .[bench]" in rows["norse"].note
+    assert rows["snnkit"].identical is True
+
+
+# ---------------------------------------------------------------------------------------
+# pruned
+
+
+def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
+    res = pruned.main(["--quick", "--json", str(tmp_path / "p.json")])
+    assert [r["net"] for r in res["rows"]] == ["VGG", "ResNet"]
+    for r in res["rows"]:
+        assert sum(r["widths"]) == round(0.5 * sum(r["original"]))  # the random criterion's total
+        assert r["flops_ratio"] > 1.0
+        assert r["efficiency"] == pytest.approx(r["speedup"] / r["flops_ratio"])
+        assert r["met"] == (r["efficiency"] >= 0.8)
+        assert r["ann_speedup"] > 0
+    assert json.loads((tmp_path / "p.json").read_text())["target_efficiency"] == 0.8
+
+
+def test_pruned_selection_rejects_an_unknown_criterion(pruned):
+    model = pruned.build(pruned.parents(quick=True)["VGG"], seed=0)
+    sel = pruned.select(model, torch.rand(2, 1, 16, 16), "l1", 0.5, 2, 0)
+    assert sel.widths == [4, 4, 8]  # half of (8, 8, 16) in every layer
+    with pytest.raises(ValueError, match="criterion='svd'"):
+        pruned.select(model, torch.rand(2, 1, 16, 16), "svd", 0.5, 2, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# growth
+
+
+def test_growth_macs_per_sample_of_the_benchmark_net(growth):
+    # per step: conv 1->16 on 16x16: 256*16*9 = 36864; conv 16->32 on 8x8: 64*32*144 = 294912;
+    # fc 512->10: 5120. Total 336896 per step and sample.
+    model = growth.build(growth.spec_at(1.0), seed=0)
+    x = growth.encoding.direct(torch.rand(3, 1, 16, 16), 5)
+    assert growth.dense_macs(model, x) == 5 * 336896  # per sample, whatever the batch
+    assert growth.spec_at(0.5).widths == [8, 16] and growth.spec_at(4).widths == [64, 128]
+
+
+def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
+    png = tmp_path / "growth.png"
+    res = growth.main(["--quick", "--plot", str(png), "--json", str(tmp_path / "g.json")])
+    assert png.stat().st_size > 1000
+    by_T = res["by_T"]
+    assert by_T["T=4"]["macs_per_sample"] == 2 * by_T["T=2"]["macs_per_sample"]  # linear in T
+    assert [r["widths"] for r in res["by_width"].values()] == [[8, 16], [16, 32]]
+    rows = growth.growth_table(by_T)
+    assert rows[0][1] == 1.0 and rows[1][1] == 2.0
+    assert all(r["infer_ms"] > 0 and r["train_ms"] > 0 for r in by_T.values())
