@@ -47,6 +47,9 @@ def test_compare_speed_finds_the_ratio_of_two_known_durations_and_restores_state
     assert report.threads == 1 and report.batch_size == 2
     assert torch.get_num_threads() == threads and slow.training and not fast.training
     assert "speedup" in repr(report)
+    paired = compare_speed(fast, fast, torch.zeros(1), repeats=3, warmup=0)
+    paired.times_a, paired.times_b = [1.0, 2.0, 9.0], [0.5, 2.0, 1.0]  # ratios 2, 1, 9: median 2
+    assert paired.speedup == 2.0 and paired.median_a == 2.0 and paired.median_b == 1.0
     assert len(time_inference(fast, torch.zeros(1), repeats=3, warmup=0)) == 3
 
 

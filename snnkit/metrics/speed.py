@@ -3,10 +3,10 @@
 A structured pruning that removes channels for real should make inference faster; how
 much faster is a measurement, not a count. :func:`compare_speed` times two models on the
 same input, alternating them so that both see the same machine load, and reports the
-ratio of their median times::
+median of their per-pair time ratios::
 
     report = compare_speed(model, pruned, x, repeats=15, threads=1)
-    report.speedup                       # median time of model / median time of pruned
+    report.speedup                       # median over pairs of (time of model / time of pruned)
     dense_macs(model, x) / dense_macs(pruned, x)   # the FLOPs reduction, for comparison
 
 Timings depend on the machine and on whatever else runs on it: record them with the
@@ -125,8 +125,13 @@ class SpeedReport:
 
     @property
     def speedup(self) -> float:
-        """How many times faster B runs than A: ``median_a / median_b``."""
-        return self.median_a / self.median_b
+        """How many times faster B runs than A: the median over pairs of ``time_a / time_b``.
+
+        Each pair is one pass of A and the pass of B right after it, so a change of machine
+        load between pairs cancels in the ratio; the median ignores a pair that another
+        process slowed down on one side only.
+        """
+        return statistics.median(a / b for a, b in zip(self.times_a, self.times_b))
 
     def __repr__(self) -> str:
         return (f"SpeedReport(A {1e3 * self.median_a:.2f} ms, B {1e3 * self.median_b:.2f} ms, "
@@ -138,8 +143,8 @@ def compare_speed(model_a: nn.Module, model_b: nn.Module, x: Tensor, *, repeats:
                   threads: int | None = None) -> SpeedReport:
     """Time ``model_a`` and ``model_b`` on the same input ``x``, alternating A, B, A, B, ...
 
-    Alternating spreads any change in machine load over both models alike; the medians
-    ignore the odd pass that another process slowed down. Both run in eval mode under
+    Alternating spreads any change in machine load over both models alike, and the
+    speedup is the median of the per-pair ratios (:attr:`SpeedReport.speedup`). Both run in eval mode under
     ``torch.no_grad``; their training flags and torch's thread count are restored.
 
     Args:
