@@ -496,3 +496,23 @@ def test_unknown_counts():
         M.energy(r, counts="sparse")
     assert "dense" in str(e.value) and "effective" in str(e.value)
     assert M.COUNTS == ("dense", "effective")
+
+
+def test_parameter_counts_see_quantized_and_masked_weights():
+    from snnkit.compress.masks import apply_masks
+
+    net = nn.Sequential(nn.Linear(4, 3, bias=False), nn.Linear(3, 2, bias=True))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[0.0, 1.0, -1.0, 0.5], [2.0, 0.0, 0.0, -2.0], [1.0, 1.0, 1.0, 1.0]]))
+        net[1].weight.fill_(0.25)
+        net[1].bias.fill_(1.0)
+    apply_masks(net, {"1.weight": torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])})
+    # 12 + 6 + 2 entries; zeros: 3 in layer 0, 3 masked in layer 1
+    assert M.count_nonzero(net) == 20 - 6
+    assert M.sparsity(net) == pytest.approx(6 / 18)
+    q, _ = quantize_model(net, 8)
+    # quantized: the weights are counted by the values the layers use (still 3 + 3 zeros),
+    # through weight_fp/weight_orig, and the quantizers' scales are not weights
+    assert M.count_nonzero(q) == 14 and M.sparsity(q) == pytest.approx(6 / 18)
+    assert M.model_size_bits(q) == (12 + 6) * 8 + 2 * 32
+    assert M.model_size_bits(q, nonzero_only=True) == (9 + 3) * 8 + 2 * 32

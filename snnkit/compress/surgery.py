@@ -69,6 +69,7 @@ from ..models import LIF, BasicBlock, Net, ResNetSpec, VGGSpec, build
 from .activity import prunable_layers
 from .criteria import Selection
 from .masks import apply_masks, masks_of
+from .quant import apply_records, quant_records, remove_quantizers
 
 __all__ = ["Cut", "channel_plan", "kept_channels", "shrink", "mask_channels"]
 
@@ -166,13 +167,6 @@ def _cut(value: Tensor, cut: Cut, is_weight: bool) -> Tensor:
     return value
 
 
-def _check_plain(model: nn.Module) -> None:
-    for name, m in model.named_modules():
-        if getattr(m, "parametrizations", None):
-            raise ValueError(f"module {name!r} has parametrized tensors {list(m.parametrizations)}; remove the "
-                             "parametrizations before shrinking and add them to the shrunk model")
-
-
 def shrink(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
     """A new, smaller ``Net`` holding only the kept channels of ``model`` (not modified).
 
@@ -180,7 +174,10 @@ def shrink(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
     dtype, same train/eval mode), with every surviving tensor copied: weights, biases,
     batch-norm parameters and running statistics, LIF leaks and thresholds (per channel or
     per layer). Pruning masks of :mod:`snnkit.compress.masks`, if any, are cut the same way
-    and kept. In eval mode its outputs equal :func:`mask_channels`'s exactly.
+    and kept. A quantized model keeps its quantizers: each quantized layer of the result
+    gets a quantizer of the same scheme, bits and options, fitted to its kept float weights
+    (see :func:`snnkit.compress.quant.apply_records`). In eval mode the outputs of an
+    unquantized model's shrunk copy equal :func:`mask_channels`'s exactly.
 
     Args:
         model: a net built by :func:`snnkit.models.build` (SNN or ANN twin).
@@ -189,7 +186,10 @@ def shrink(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
             :meth:`~snnkit.compress.criteria.Selection.keep`), or the kept channel indices
             of every width.
     """
-    _check_plain(model)
+    if quant_records(model):
+        plain = copy.deepcopy(model)
+        records = remove_quantizers(plain, bake=False)
+        return apply_records(shrink(plain, selection), records)
     keeps = kept_channels(model, selection)
     plan = channel_plan(model, keeps)
     state, mask_state = {}, {}
@@ -207,8 +207,6 @@ def shrink(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
     small.load_state_dict(state, strict=True)
     if mask_state:
         apply_masks(small, mask_state)
-    if hasattr(model, "quant_bits"):
-        small.quant_bits = dict(model.quant_bits)
     return small.train(model.training)
 
 
@@ -221,8 +219,14 @@ def mask_channels(model: Net, selection: Selection | Sequence[Sequence[int]]) ->
     masks, combined with any the model already has, so they survive fine-tuning. The
     architecture and parameter count are unchanged; in eval mode its outputs equal
     :func:`shrink`'s exactly.
+
+    Raises:
+        ValueError: ``model`` is quantized (masks go under a layer's quantizer: mask first,
+            then quantize, see :mod:`snnkit.compress.quant`).
     """
-    _check_plain(model)
+    if quant_records(model):
+        raise ValueError(f"mask_channels needs a model without quantizers; this one quantizes "
+                         f"{list(quant_records(model))}: mask first, then quantize")
     plan = channel_plan(model, kept_channels(model, selection))
     masked = copy.deepcopy(model)
     modules = dict(masked.named_modules())

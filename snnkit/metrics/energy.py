@@ -106,7 +106,7 @@ def summary(model: nn.Module, x: Tensor, precision: str = "fp32") -> dict[str, f
     """Compact metrics for notebooks, per sample per inference.
 
     Returns ``params``, ``nonzero`` (non-zero parameter entries), ``size_mb`` (with
-    ``model.quant_bits`` if set), ``spikes_per_inference``, the dense counts ``macs`` and
+    the model's quantization records, see :func:`snnkit.compress.quant.quant_records`), ``spikes_per_inference``, the dense counts ``macs`` and
     ``synops``, the effective counts ``effective_macs`` and ``effective_acs``,
     ``total_synops`` (NeuroBench's Dense), ``energy_uj`` (dense counts) and
     ``energy_uj_effective`` (effective counts), both at ``precision`` (fp32 by default),

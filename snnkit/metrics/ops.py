@@ -112,18 +112,33 @@ def accuracy(logits: Tensor, y: Tensor) -> float:
 def _parameter_entries(model: nn.Module) -> Iterator[tuple[str, str, nn.Module, nn.Parameter, Tensor]]:
     """Every distinct parameter as (module name, logical name, module, parameter, value).
 
-    ``value`` is the effective tensor: for a ``torch.nn.utils.prune`` reparametrisation
-    (``<name>_orig`` parameter and ``<name>_mask`` buffer) it is ``orig * mask`` and the
-    logical name is ``<name>``. Shared parameters appear once.
+    ``value`` is the effective tensor. A layer's weight is reported as ``weight`` with the
+    value the layer computes with, however it is stored: plain, pruned with
+    ``torch.nn.utils.prune`` (``weight_orig`` times ``weight_mask``) or quantized with
+    :mod:`snnkit.compress.quant` (``weight_fp`` through its quantizer, masked if masked).
+    Other pruned parameters (``bias_orig``) are reported as ``bias`` times their mask. The
+    scales of quantizers are not reported: they describe the weights' grid, they are not
+    weights. Shared parameters appear once.
     """
-    seen: set[int] = set()
+    # Imported here: the compression package imports the models, metrics stays importable alone.
+    from ..compress.quant import WeightQuantizer, effective_weight, float_weight
+
+    seen = {id(p) for m in model.modules() if isinstance(m, WeightQuantizer) for p in m.parameters()}
     for mname, module in model.named_modules():
+        if isinstance(module, WeightQuantizer):
+            continue
+        try:
+            weight = float_weight(module)
+        except ValueError:
+            weight = None
         for pname, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue
             seen.add(id(p))
             logical, value = pname, p
-            if pname.endswith("_orig"):
+            if p is weight:
+                logical, value = "weight", effective_weight(module)
+            elif pname.endswith("_orig"):
                 base = pname[: -len("_orig")]
                 mask = getattr(module, base + "_mask", None)
                 if isinstance(mask, Tensor):
@@ -189,7 +204,7 @@ def model_size_bits(
             positive integer, or ``scale_bits`` is not an integer >= 0.
     """
     # Imported here: the compression package imports the models, metrics stays importable alone.
-    from ..compress.quant import WeightQuantizer, effective_weight, float_weight, quant_records, quantizer_of
+    from ..compress.quant import quant_records
 
     if isinstance(scale_bits, bool) or not isinstance(scale_bits, int) or scale_bits < 0:
         raise ValueError(f"scale_bits={scale_bits!r}: expected an integer >= 0 (0: scales not counted)")
@@ -203,23 +218,10 @@ def model_size_bits(
             raise ValueError(f"bits names {name!r}, which is not a module with a weight in this model")
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ValueError(f"bits[{name!r}]={b!r}: expected a positive integer")
-
-    def weight_of(module: nn.Module) -> Tensor | None:
-        try:
-            return float_weight(module)
-        except ValueError:
-            return None
-
-    scales = {id(p) for m in model.modules() if isinstance(m, WeightQuantizer) for p in m.parameters()}
     total = 0
-    for mname, _, module, p, value in _parameter_entries(model):
-        if id(p) in scales:
-            continue
-        is_weight = p is weight_of(module)
-        if is_weight and quantizer_of(module) is not None:
-            value = effective_weight(module)
+    for mname, logical, _, _, value in _parameter_entries(model):
         n = int(torch.count_nonzero(value)) if nonzero_only else value.numel()
-        total += n * (bits[mname] if is_weight and mname in bits else 32)
+        total += n * (bits[mname] if logical == "weight" and mname in bits else 32)
     total += scale_bits * sum(rec.scale.numel() for name, rec in records.items() if name in bits)
     return total
 
