@@ -88,6 +88,17 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def profile(step: Callable[[], object], calls: int = 5, row_limit: int = 15) -> str:
+    """torch.profiler's table of operators (self CPU time) over ``calls`` calls of ``step``."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    step()  # warm
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+
+
 def write_json(path: str | os.PathLike | None, result: dict) -> None:
     """Write ``result`` to ``path`` (folders created) unless ``path`` is None."""
     if path is None:

@@ -10,6 +10,7 @@ are identical to snntorch's, and the ratios of snnkit's best to each peer.
 
     python benchmarks/engine.py [--repeats 7] [--threads 2] [--compile-train] [--json out.json]
     python benchmarks/engine.py --quick --no-compile     # seconds: the code paths only
+    python benchmarks/engine.py --device cuda            # the same ratios on a GPU
 
 Variants:
   * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
@@ -52,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import INSTALL_HINT, machine, per_second, round_robin, table, write_json  # noqa: E402
+from common import INSTALL_HINT, machine, per_second, profile, round_robin, table, write_json  # noqa: E402
 
 import snnkit  # noqa: E402
 from snnkit import encoding  # noqa: E402
@@ -214,20 +215,30 @@ class Variant:
     results: dict = field(default_factory=dict)
 
 
+def _sync(inp: torch.Tensor) -> Callable[[], None]:
+    """Wait for the device to finish (GPU kernels run asynchronously); nothing on a CPU."""
+    return torch.cuda.synchronize if inp.is_cuda else (lambda: None)
+
+
 def _infer_step(model: Callable, inp: torch.Tensor) -> Callable[[], None]:
+    sync = _sync(inp)
+
     def step() -> None:
         with torch.no_grad():
             model(inp)
+        sync()
     return step
 
 
 def _train_step(model: Callable, params, inp: torch.Tensor, loss_fn: Callable) -> Callable[[], None]:
     opt = torch.optim.Adam(params, lr=1e-3)
+    sync = _sync(inp)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         loss_fn(model(inp)).backward()
         opt.step()
+        sync()
     return step
 
 
@@ -242,7 +253,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
 
     Each gets the same initial weights (those of the snnkit net built with ``setup.seed``);
     training steps work on their own copies, so inference is timed on the initial weights.
-    Spikes are compared before anything is timed.
+    Spikes are compared before anything is timed. Everything runs on ``x.device``.
     """
     from snntorch import functional as SF
 
@@ -253,14 +264,15 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
 
     T = setup.T
     spec = spec_of(setup)
-    ours = build(spec, seed=setup.seed)
+    dev = x.device
+    ours = build(spec, seed=setup.seed).to(dev)
     xd = encoding.direct(x, T)  # (T, B, 1, 16, 16), a stride-0 view
     with torch.no_grad():
         s_ours = ours(xd)
     out: dict[str, Variant] = {}
     s_ref = None
     if "snntorch" in peers or "snntorch+compile" in peers:
-        ref = copy_weights(ours, SnntorchNet(setup))
+        ref = copy_weights(ours, SnntorchNet(setup).to(dev))
         with torch.no_grad():
             s_ref = ref(x)
         if "snntorch" in peers:
@@ -290,7 +302,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
         tr.zero_grad(set_to_none=True)
         out["snnkit_compiled_train"] = Variant(
             "snnkit compiled step", None, _train_step(stepwise, tr.parameters(), xd, spike_loss), same(s.detach()),
-            float(s.mean()), "opt-in: torch.compile of the per-step forward, training")
+            float(s.detach().mean()), "opt-in: torch.compile of the per-step forward, training")
     if "snntorch+compile" in peers:
         label = "snntorch + compile"
         try:
@@ -310,7 +322,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
         if key not in peers:
             continue
         try:
-            net = copy_weights(ours, cls(setup))
+            net = copy_weights(ours, cls(setup).to(dev))
         except ImportError as err:
             out[key] = _missing(label, err)
             continue
@@ -320,7 +332,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
         out[key] = Variant(label, _infer_step(net, x), _train_step(tr, tr.parameters(), x, spike_loss), None,
                            float(s.mean()), f"n/a: {why}")
     if "ann" in peers:
-        ann = build(spec, spiking=False, seed=setup.seed)
+        ann = build(spec, spiking=False, seed=setup.seed).to(dev)
         ann.load_state_dict(ours.state_dict(), strict=False)
         xa, ya = x.repeat(T, 1, 1, 1), y.repeat(T)  # T x B samples: T steps' worth of dense compute
         tr = copy.deepcopy(ann)
@@ -372,6 +384,10 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also time snnkit training through a compiled per-step forward (opt-in)")
     ap.add_argument("--peers", default="snntorch,snntorch+compile,spikingjelly,norse,ann",
                     help="comma-separated subset of: snntorch, snntorch+compile, spikingjelly, norse, ann")
+    ap.add_argument("--profile", metavar="ROW/KIND",
+                    help="instead of the benchmark, print torch.profiler's operator table for one step, "
+                         "e.g. snnkit/train or snntorch_compiled/train (row keys as in the JSON)")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (T=4, batch 8, 1 round): code paths only")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
@@ -387,9 +403,19 @@ def main(argv: list[str] | None = None) -> dict:
     info = machine(args.threads)
 
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
-    x, y = data.train.x[: setup.batch], data.train.y[: setup.batch]
+    x, y = data.train.x[: setup.batch].to(args.device), data.train.y[: setup.batch].to(args.device)
+    info["device"] = str(x.device) if not x.is_cuda else torch.cuda.get_device_name(x.device)
     rows = variants(setup, x, y, compile_infer=not args.no_compile, compile_train=args.compile_train and not args.no_compile,
                     peers=peers)
+    if args.profile:
+        key, _, kind = args.profile.partition("/")
+        step = getattr(rows.get(key), kind, None) if kind in ("infer", "train") else None
+        if step is None:
+            raise SystemExit(f"--profile {args.profile!r}: expected ROW/infer or ROW/train with ROW one of "
+                             f"{', '.join(rows)}")
+        print(f"profile of {rows[key].label} {kind}, batch {setup.batch}, T {setup.T}:")
+        print(profile(step))
+        return {"profile": args.profile}
     steps = {}
     for k, v in rows.items():
         if v.infer is not None:
@@ -413,7 +439,8 @@ def main(argv: list[str] | None = None) -> dict:
     verdict = verdicts(res, rat)
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
 
-    print(f"engine benchmark: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), {repeats} rounds, "
+    print(f"engine benchmark on {info['device']}: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), "
+          f"{repeats} rounds, "
           f"load {info['load_average_1min']} -> {info['load_average_1min_after']}, malloc tuned {info['malloc_tuned']}")
     print(table(["variant", "inference/s", "training/s", "spikes = snntorch", "out rate", "note"],
                 [[r["label"], r["infer"], r["train"],
