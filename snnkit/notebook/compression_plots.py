@@ -1,4 +1,5 @@
-"""Figures of channel pruning: which channels each criterion keeps, next to their spike maps.
+"""Figures of compression: weights against a quantization grid, and which channels each
+pruning criterion keeps next to their spike maps.
 
 Returns matplotlib Figures with labelled axes, like :mod:`snnkit.notebook.plots`, and
 leaves saving and showing to the caller.
@@ -13,7 +14,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-__all__ = ["kept_channels"]
+__all__ = ["grid_histogram", "kept_channels"]
 
 
 def kept_channels(maps: torch.Tensor, keeps: Mapping[str, torch.Tensor], title: str = "",
@@ -46,7 +47,7 @@ def kept_channels(maps: torch.Tensor, keeps: Mapping[str, torch.Tensor], title: 
         kept[row, idx.numpy()] = 1.0
     m = maps.detach().float().cpu()
     fig = plt.figure(figsize=(min(13.0, 1.5 + 0.38 * shown), 1.9 + 0.3 * len(keeps)))
-    grid = fig.add_gridspec(2, shown, height_ratios=[1.0, 0.3 * len(keeps)], hspace=0.25, wspace=0.08)
+    grid = fig.add_gridspec(2, shown, height_ratios=[1.0, 0.3 * len(keeps)], hspace=0.12, wspace=0.08)
     vmax = max(float(m.max()), 1e-9)
     if m.dim() == 3:
         for c in range(shown):
@@ -63,6 +64,7 @@ def kept_channels(maps: torch.Tensor, keeps: Mapping[str, torch.Tensor], title: 
         ax.set_xticks([])
         ax.set_ylabel("rate [spikes/step]", fontsize=8)
     ax = fig.add_subplot(grid[1, :])
+    ax.grid(False)
     ax.imshow(kept, cmap=ListedColormap(["#e6e6e6", "#2b6a99"]), vmin=0, vmax=1, aspect="auto",
               interpolation="nearest")
     ax.set_yticks(range(len(keeps)), list(keeps), fontsize=8)
@@ -70,4 +72,39 @@ def kept_channels(maps: torch.Tensor, keeps: Mapping[str, torch.Tensor], title: 
     ax.set_xlabel("channel (dark: kept, light: pruned)", fontsize=8)
     more = f", first {shown} drawn" if shown < C else ""
     fig.suptitle(title or f"{C} channels{more}", fontsize=10)
+    return fig
+
+
+def grid_histogram(x: torch.Tensor, bits: int, title: str = "", bins: int = 88) -> Figure:
+    """Weights in the units of a [-1, 1] grid of ``2^b`` levels ``2k/s - 1`` (``s = 2^b - 1``).
+
+    Args:
+        x: what the quantizer feeds its grid (``W`` for the vanilla quantizer, ``W / gamma``
+            for ReScaW), any shape.
+        bits: the grid's bit-width; its levels are drawn as red lines when there are at
+            most 64 of them.
+        title: figure title.
+        bins: histogram bins over [-1.1, 1.1]; values beyond are counted in the outermost
+            bins, and the fraction clipped by the grid (``|x| > 1``) is written in the legend.
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise ValueError(f"bits={bits!r}: expected an integer >= 1")
+    v = x.detach().flatten().float().cpu()
+    if v.numel() == 0:
+        raise ValueError("x is empty: expected the weights of a layer")
+    s = 2 ** bits - 1
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    edges = np.linspace(-1.1, 1.1, bins + 1)
+    ax.hist(np.clip(v.double().numpy(), -1.1, 1.1), bins=edges, color="C0", edgecolor="none",
+            label=f"weights ({float((v.abs() > 1).float().mean()):.1%} beyond +-1, clipped)")
+    ax.axvspan(-1.1, -1.0, color="0.85", zorder=0)
+    ax.axvspan(1.0, 1.1, color="0.85", zorder=0)
+    if s + 1 <= 64:
+        for k in range(s + 1):
+            ax.axvline(2 * k / s - 1, color="C3", lw=0.8, alpha=0.8, label="levels" if k == 0 else None)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set(xlabel="weight in grid units (grid: [-1, 1])", ylabel="weights [count]")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or f"{bits} bits: {s + 1} levels", fontsize=10)
+    fig.tight_layout()
     return fig

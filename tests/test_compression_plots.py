@@ -1,4 +1,4 @@
-"""The kept-channels figure: one spike map per channel, one row of kept/pruned cells per criterion."""
+"""Compression figures: weights against a [-1, 1] grid; spike maps with kept/pruned cells per criterion."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from snnkit.notebook.channel_plots import kept_channels
+from snnkit.notebook.compression_plots import grid_histogram, kept_channels
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +37,17 @@ def test_kept_channels_of_a_linear_layer_and_a_cut_off_row():
         kept_channels(torch.zeros(3), {"l1": [3]})
     with pytest.raises(ValueError, match="keeps is empty"):
         kept_channels(torch.zeros(3), {})
+
+
+def test_grid_histogram_draws_the_levels_and_counts_the_clipped_weights():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.1, 0.2, 1.5, 0.3, 0.4])
+    fig = grid_histogram(x, 2, "two bits")
+    ax = fig.axes[0]
+    levels = sorted(l.get_xdata()[0] for l in ax.get_lines())
+    assert levels == pytest.approx([-1.0, -1 / 3, 1 / 3, 1.0])
+    assert sum(p.get_height() for p in ax.patches if p.get_width() < 0.1) == 8  # every weight is counted
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["levels", "weights (25.0% beyond +-1, clipped)"] and ax.get_title() == "two bits"
+    assert not [l for l in grid_histogram(x, 7).axes[0].get_lines()]  # 128 levels: not drawn
+    with pytest.raises(ValueError, match="bits=0: expected an integer >= 1"):
+        grid_histogram(x, 0)
