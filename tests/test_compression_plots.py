@@ -47,7 +47,7 @@ def test_grid_histogram_draws_the_levels_and_counts_the_clipped_weights():
     assert levels == pytest.approx([-1.0, -1 / 3, 1 / 3, 1.0])
     assert sum(p.get_height() for p in ax.patches if p.get_width() < 0.1) == 8  # every weight is counted
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["levels", "weights (25.0% beyond +-1, clipped)"] and ax.get_title() == "two bits"
+    assert labels == ["weights (25.0% beyond +-1, clipped)", "levels"] and ax.get_title() == "two bits"
     assert not [l for l in grid_histogram(x, 7).axes[0].get_lines()]  # 128 levels: not drawn
     with pytest.raises(ValueError, match="bits=0: expected an integer >= 1"):
         grid_histogram(x, 0)
