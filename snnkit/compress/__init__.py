@@ -13,7 +13,9 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
   layers (post-training or trained), and their :class:`QuantRecord` (:func:`quant_records`).
 * :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
   ``Net``), :func:`mask_channels` zeroes them in place of it.
-* :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry.
+* :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry; the compression
+  schedules (isolated, cumulative, joint: :data:`COMPRESSION_SCHEDULES`) and
+  :func:`run_compression`, which fine-tunes a pretrained net through one.
 * :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly, or to the t the KL
   rule chooses (:func:`~snnkit.compress.temporal.kl_rule`).
 """
@@ -26,10 +28,11 @@ from .masks import (
     prune_layerwise, remove_masks, rewind,
 )
 from .quant import QUANTIZERS, QuantRecord, quant_records, quantize_model
-from .schedules import SCHEDULES
+from .schedules import COMPRESSION_SCHEDULES, SCHEDULES, run_compression
 from .surgery import channel_plan, mask_channels, shrink
 
 __all__ = [
+    "COMPRESSION_SCHEDULES", "run_compression",
     "PRUNING_RULES", "iterative_prune", "lamp_importance", "lamp_scores", "prune_round", "train_with_rewind_point",
     "channel_plan", "mask_channels", "shrink",
     "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
