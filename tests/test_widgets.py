@@ -114,3 +114,19 @@ def test_controls_must_be_widgets():
         widgets.interactive_plot(lambda bits: "", show=False, bits=4)
     with pytest.raises(TypeError, match="at least one control"):
         widgets.interactive_plot(lambda: "", show=False)
+
+
+def test_multi_select_passes_the_chosen_values_in_option_order():
+    from snnkit.notebook.widgets import multi_select
+
+    control = widgets.multi_select("methods", ["dense", "pca", "lamp-kl"], ["lamp-kl", "dense"])
+    assert control.value == ("dense", "lamp-kl") and control.rows == 3
+    ex = interactive_plot(lambda methods: f"{len(methods)}: {', '.join(methods)}", show=False, methods=control)
+    assert ex.last == "2: dense, lamp-kl"
+    control.value = ("pca",)
+    assert ex.last == "1: pca" and ex.render_count == 2
+    assert multi_select("m", [2, 4, 8]).value == (2, 4, 8)  # default: every option
+    with pytest.raises(ValueError, match=r"m slider value=16: expected values among 2, 4, 8"):
+        multi_select("m", [2, 4, 8], [16])
+    with pytest.raises(ValueError, match="rows=0"):
+        multi_select("m", [2, 4, 8], rows=0)

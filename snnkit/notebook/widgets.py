@@ -32,7 +32,7 @@ import ipywidgets
 from .config import is_headless
 
 __all__ = ["Explorer", "interactive_plot", "int_slider", "float_slider",
-           "selection_slider", "dropdown"]
+           "selection_slider", "dropdown", "multi_select"]
 
 
 def _render_outputs(obj: Any, new_figures: Sequence[Any] = ()) -> tuple[list[dict], str]:
@@ -246,3 +246,23 @@ def dropdown(name: str, options: Sequence[Any], value: Any = None) -> ipywidgets
     """A drop-down over given values, e.g. pruning criteria ``["pca", "svs", "random"]``."""
     pairs, value = _labelled(name, options, value)
     return ipywidgets.Dropdown(options=pairs, value=value, description=name)
+
+
+def multi_select(name: str, options: Sequence[Any], value: Sequence[Any] | None = None, *,
+                 rows: int | None = None) -> ipywidgets.SelectMultiple:
+    """A list to pick several values from (ctrl/shift-click), e.g. the methods a figure shows.
+
+    The callback receives the chosen values as a tuple in the order of ``options``
+    (``value`` defaults to all of them); ``rows`` is the visible height (default: every
+    option, up to 10).
+    """
+    pairs, _ = _labelled(name, options, None)
+    options = [o for _, o in pairs]
+    chosen = list(options) if value is None else list(value)
+    for v in chosen:
+        _check_value(name, v, v in options, "values among " + ", ".join(map(repr, options)))
+    chosen = [o for o in options if o in chosen]  # the order of the options, no duplicates
+    rows = min(len(options), 10) if rows is None else rows
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"{name} rows={rows!r}: expected an integer >= 1")
+    return ipywidgets.SelectMultiple(options=pairs, value=tuple(chosen), rows=rows, description=name)
