@@ -11,6 +11,8 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
 * :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
 * :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry, quantizers attached to
   layers (post-training or trained), and their :class:`QuantRecord` (:func:`quant_records`).
+* :mod:`~snnkit.compress.quant_prune`: quantize and prune channels in either order, the
+  quantizers carried through surgery (:func:`quantize_prune`, QP-SNN).
 * :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
   ``Net``), :func:`mask_channels` zeroes them in place of it.
 * :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry; the compression
@@ -28,6 +30,7 @@ from .masks import (
     prune_layerwise, remove_masks, rewind,
 )
 from .quant import QUANTIZERS, QuantRecord, quant_records, quantize_model
+from .quant_prune import ORDERS, quantize_prune
 from .schedules import COMPRESSION_SCHEDULES, SCHEDULES, run_compression
 from .surgery import channel_plan, mask_channels, shrink
 
@@ -39,4 +42,5 @@ __all__ = [
     "prune_global", "prune_layerwise", "remove_masks", "rewind",
     "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
     "QuantRecord", "quant_records", "quantize_model", "widths_at", "widths_from_scores",
+    "ORDERS", "quantize_prune",
 ]

@@ -6,6 +6,7 @@
 * :mod:`~snnkit.metrics.robustness`: accuracy under input noise.
 * :mod:`~snnkit.metrics.hardware`: energy on an accelerator with a memory hierarchy (DRAM,
   global buffer, scratchpads) for dense and sparse weight storage formats.
+* :mod:`~snnkit.metrics.speed`: measured inference speed of two models, and dense MACs.
 
 The common names are importable from ``snnkit.metrics`` directly.
 """
@@ -26,9 +27,11 @@ from .ops import (
 )
 from .robustness import accuracy_under_noise, add_noise
 from .hardware import HARDWARE_TABLE, STORAGE_FORMATS, Accelerator, inference_energy
+from .speed import SpeedReport, compare_speed, dense_macs, time_inference
 
 __all__ = [
     "HARDWARE_TABLE", "STORAGE_FORMATS", "Accelerator", "inference_energy",
+    "SpeedReport", "compare_speed", "dense_macs", "time_inference",
     "COUNTS", "ENERGY_TABLE", "PRECISIONS", "LayerOps", "OpsReport", "accuracy", "accuracy_under_noise",
     "add_noise", "conv_fanout", "count_nonzero", "count_params", "energy", "energy_per_op",
     "energy_ratio", "fanout", "latency", "measure", "model_size_bits", "model_size_mb", "sparsity", "summary",
