@@ -42,8 +42,9 @@ def test_compare_speed_finds_the_ratio_of_two_known_durations_and_restores_state
     threads = torch.get_num_threads()
     report = compare_speed(slow, fast, torch.zeros(2, 3), repeats=5, warmup=1, threads=1)
     assert len(report.times_a) == len(report.times_b) == 5
-    assert report.median_a >= 0.004 and report.median_b >= 0.001
-    assert 1.5 < report.speedup < 4.5  # 4x when sleeping is exact; overhead only lowers it
+    assert report.median_a >= 0.004 and report.median_b >= 0.001  # a sleep never ends early
+    # the ratio itself is a timing (a loaded machine may delay either sleep): it is checked
+    # on known times below, not on measured ones
     assert report.threads == 1 and report.batch_size == 2
     assert torch.get_num_threads() == threads and slow.training and not fast.training
     assert "speedup" in repr(report)

