@@ -24,7 +24,7 @@ from snnkit.compress.quant import (
     utilization_estimate,
     vanilla_quantize,
 )
-from snnkit.compress.quant_prune import ORDERS, prune_model, quantize_prune
+from snnkit.compress.quant_prune import ORDERS, quantize_prune
 from snnkit.compress.surgery import mask_channels, shrink
 from snnkit.data import Dataset, Split
 from snnkit.encoding import model_input
@@ -189,7 +189,7 @@ def test_pruned_quantized_model_equals_the_masked_one(spec):
     q, _ = quantize_model(model, 4, skip=["first", "last"], quantizer="rescaw")
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     sel = CRITERIA.get("svs")(q, x, T=2, keep=0.5)
-    small = prune_model(q, sel)
+    small = shrink(q, sel)
     assert small.spec.widths == sel.widths and list(quant_records(small)) == list(quant_records(q))
     # with the quantized weights baked in, the cut model computes what the masked one computes
     baked = copy.deepcopy(q)

@@ -11,9 +11,9 @@ better (74.73 against 73.34 % on CIFAR-100)::
                          bits=2, quantizer="rescaw", epochs=8, finetune_epochs=3)
     run.model          # the pruned, quantized, fine-tuned net (a smaller Net)
 
-:func:`prune_model` is the surgery step on its own: :func:`~snnkit.compress.surgery.shrink`
-for a model that may carry quantizers (they are taken off, the float weights are cut, and
-quantizers of the same kind are fitted again to the kept weights).
+The surgery step is :func:`~snnkit.compress.surgery.shrink`, which also takes a model that
+carries quantizers (they are taken off, the float weights are cut, and quantizers of the
+same kind are fitted again to the kept weights).
 """
 from __future__ import annotations
 
@@ -26,28 +26,13 @@ from torch import nn
 from ..models import Net
 from ..train import History, TrainConfig, fit
 from .criteria import CRITERIA, Selection, with_keep
-from .quant import apply_records, quant_records, quantize_model, remove_quantizers
+from .quant import quant_records, quantize_model
 from .surgery import shrink
 
-__all__ = ["ORDERS", "QPRun", "prune_model", "quantize_prune"]
+__all__ = ["ORDERS", "QPRun", "quantize_prune"]
 
 #: The two orders of quantizing and pruning.
 ORDERS = ("quantize-then-prune", "prune-then-quantize")
-
-
-def prune_model(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
-    """The channels ``selection`` keeps, for real, as a new smaller ``Net`` (``model`` is not modified).
-
-    A quantized model keeps its quantizers: each quantized layer of the result gets a
-    quantizer of the same scheme, bits and options, fitted to its kept float weights
-    (fixed scales are fitted anew; ReScaW recomputes gamma at every pass anyway). Without
-    quantizers this is :func:`~snnkit.compress.surgery.shrink`.
-    """
-    if not quant_records(model):
-        return shrink(model, selection)
-    plain = copy.deepcopy(model)
-    records = remove_quantizers(plain, bake=False)
-    return apply_records(shrink(plain, selection), records)
 
 
 @dataclass
@@ -135,7 +120,7 @@ def quantize_prune(
         selection = with_keep(fn(net, keep=1.0, seed=opts.get("seed", cfg.seed)), keep)
     else:
         selection = fn(net, score_x, T=cfg.T, encoding=cfg.encoding, keep=keep, **opts)
-    pruned = prune_model(net, selection)
+    pruned = shrink(net, selection)
     if order == "prune-then-quantize":
         pruned = quantize(pruned)
     small = copy.deepcopy(pruned)

@@ -56,7 +56,6 @@ layer after an average pool costs MACs; after a max pool the spikes stay binary.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping
 
