@@ -16,9 +16,9 @@ Variants:
   * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
     over all steps at once, first layer computed once for direct input);
   * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only);
-  * ``snnkit compiled step`` (opt-in, ``--compile-train``): training through
-    ``torch.compile`` of the per-step forward (:meth:`snnkit.models._Step.stepwise`,
-    the reference ``lif_step`` with ordinary autograd); the default engine is unchanged;
+  * ``snnkit compiled LIF`` (opt-in, ``--compile-train``): training with each LIF layer's
+    whole-sequence forward and backward compiled (``benchmarks/compiled_lif.py``); the
+    default engine is unchanged;
   * ``snntorch``: its tutorial per-step loop with ``snn.Leaky`` (the reference of every
     ratio "x snntorch");
   * ``snntorch + compile``: the same module through ``torch.compile``;
@@ -295,14 +295,15 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
         out["snnkit_compiled"] = Variant("snnkit compile_model", _infer_step(fast, xd), None, same(s), float(s.mean()),
                                          "inference only")
     if compile_train:
-        tr = copy.deepcopy(ours)
-        stepwise = torch.compile(tr.body.stepwise, dynamic=False)
-        s = stepwise(xd)  # compiles the forward (with gradients on)
-        spike_loss(s).backward()  # and the backward
+        from compiled_lif import compile_lif
+
+        tr = compile_lif(ours)
+        s = tr(xd)  # compiles the LIF forwards (with gradients on)
+        spike_loss(s).backward()  # and their backwards
         tr.zero_grad(set_to_none=True)
         out["snnkit_compiled_train"] = Variant(
-            "snnkit compiled step", None, _train_step(stepwise, tr.parameters(), xd, spike_loss), same(s.detach()),
-            float(s.detach().mean()), "opt-in: torch.compile of the per-step forward, training")
+            "snnkit compiled LIF", None, _train_step(tr, tr.parameters(), xd, spike_loss), same(s.detach()),
+            float(s.detach().mean()), "opt-in (benchmarks/compiled_lif.py): LIF fwd/bwd compiled, training")
     if "snntorch+compile" in peers:
         label = "snntorch + compile"
         try:
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-compile", action="store_true", help="skip every torch.compile variant")
     ap.add_argument("--compile-train", action="store_true",
-                    help="also time snnkit training through a compiled per-step forward (opt-in)")
+                    help="also time snnkit training with compiled LIF layers (opt-in, benchmarks/compiled_lif.py)")
     ap.add_argument("--peers", default="snntorch,snntorch+compile,spikingjelly,norse,ann",
                     help="comma-separated subset of: snntorch, snntorch+compile, spikingjelly, norse, ann")
     ap.add_argument("--profile", metavar="ROW/KIND",

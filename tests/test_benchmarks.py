@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from snnkit.models import lif_layers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -182,3 +184,57 @@ def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
     rows = growth.growth_table(by_T)
     assert rows[0][1] == 1.0 and rows[1][1] == 2.0
     assert all(r["infer_ms"] > 0 and r["train_ms"] > 0 for r in by_T.values())
+
+
+# ---------------------------------------------------------------------------------------
+# compiled LIF (opt-in): its pure functions, run eagerly here (compiling takes minutes)
+
+
+@pytest.fixture(scope="module")
+def compiled_lif(engine):
+    import compiled_lif as c
+
+    return c
+
+
+def test_compiled_lif_forward_on_a_hand_computed_sequence(compiled_lif):
+    # beta 0.5, theta 1, constant current 0.75: U = 0.75, 1.125 (spike), 0.5*1.125+0.75-1 = 0.3125,
+    # 0.90625, 1.203125 (spike)
+    cur = torch.tensor([[0.75]])
+    spk, mem = compiled_lif.lif_forward(cur, torch.tensor(0.5), torch.tensor(1.0), 5, True)
+    assert spk.flatten().tolist() == [0, 1, 0, 0, 1]
+    assert mem.flatten().tolist() == [0.75, 1.125, 0.3125, 0.90625, 1.203125]
+    # backward with dL/dS = 1 at the last step only: g[4] = g'(0.203125), then g[t-1] = 0.5 g[t]
+    from snnkit.surrogate import ATan
+
+    grad = torch.zeros(5, 1, 1)
+    grad[-1] = 1.0
+    g = compiled_lif.lif_backward(mem, grad, torch.tensor(0.5), torch.tensor(1.0), ATan(), constant=False)
+    g4 = float(ATan().grad(torch.tensor(0.203125)))
+    assert g.flatten().tolist() == pytest.approx([g4 / 16, g4 / 8, g4 / 4, g4 / 2, g4])
+    total = compiled_lif.lif_backward(mem, grad, torch.tensor(0.5), torch.tensor(1.0), ATan(), constant=True)
+    assert float(total) == pytest.approx(g4 * (1 + 1 / 2 + 1 / 4 + 1 / 8 + 1 / 16))
+
+
+def test_compiled_lif_model_matches_the_default_engine(engine, compiled_lif):
+    setup = engine.Setup(T=8, batch=6)
+    model = engine.build(engine.spec_of(setup), seed=0)
+    fast = compiled_lif.compile_lif(model, compiled=False)
+    assert all(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(fast))
+    assert not any(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(model))
+    x = engine.encoding.direct(torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 4, 8)
+    y = torch.arange(6) % 10
+    out_a, out_b = model(x), fast(x)
+    assert out_a.sum() > 0 and torch.equal(out_a, out_b)
+    with torch.no_grad():
+        assert torch.equal(fast(x), out_a)
+    loss = torch.nn.functional.cross_entropy
+    loss(out_a.mean(0), y).backward()
+    loss(out_b.mean(0), y).backward()
+    for p, q in zip(model.parameters(), fast.parameters()):
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-7)
+    zero = engine.build(engine.VGGSpec(in_shape=(1, 16, 16), num_classes=10,
+                                       neuron=engine.NeuronSpec(reset="zero")), seed=0)
+    with pytest.raises(ValueError, match="reset='zero'"):
+        compiled_lif.compile_lif(zero)
