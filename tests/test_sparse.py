@@ -9,10 +9,11 @@ import pickle
 import pytest
 import torch
 
-from snnkit.compress.masks import masks_of
-from snnkit.compress.sparse import (SparseConfig, SparseTraining, allocate, channel_selection, expand,
-                                    finetune_snn, follow_thresholds, initial_masks, redistribute,
-                                    sparse_fit, sparse_weights, to_snn, unit_scores)
+from snnkit.compress.masks import masks_of, prune_global
+from snnkit.compress.sparse import (METHODS, SparseConfig, SparseTraining, allocate, channel_selection,
+                                    compressed_variants, expand, finetune_snn, follow_thresholds, initial_masks,
+                                    magnitude_baseline, nonzero_weights, redistribute, sparse_fit, sparse_weights,
+                                    spiking_stage, to_snn, unit_scores)
 from snnkit.compress.surgery import shrink
 from snnkit.data import load_dataset
 from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
@@ -226,9 +227,65 @@ def test_the_mask_stays_frozen_during_snn_fine_tuning(digits):
         assert int((w[mask == 0] != 0).sum()) == 0
         assert int((w[mask == 1] != 0).sum()) > 0
     lifs = [lif for _, lif in lif_layers(snn)]
-    assert [float(l.threshold) for l in lifs] != thresholds
-    assert [float(l.beta) for l in lifs] != leaks
+    assert [float(l.threshold.detach()) for l in lifs] != thresholds
+    assert [float(l.beta.detach()) for l in lifs] != leaks
     # the surrogate follows the learned threshold (its magnitude: nothing keeps a learned one positive)
-    assert all(l.surrogate.width == pytest.approx(abs(float(l.threshold))) for l in lifs)
+    assert all(l.surrogate.width == pytest.approx(abs(float(l.threshold.detach()))) for l in lifs)
     with pytest.raises(ValueError, match="takes an SNN"):
         finetune_snn(ann, digits, TrainConfig(epochs=0, progress=False))
+
+
+# ---------------------------------------------------------------------------------------
+# the comparison: one number of weights for every method
+
+
+def test_nonzero_weights_counts_masked_weights_as_zero():
+    model = build(small_spec(), spiking=False, seed=0)
+    total = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert nonzero_weights(model) == total  # 8*9 + 8*8*9 + 16*32 + 10*16 = 1320
+    assert total == 1320
+    prune_global(model, 0.75)
+    assert nonzero_weights(model) == 1320 - 990
+
+
+def test_magnitude_baseline_prunes_a_copy_to_the_density(digits):
+    dense = build(small_spec(), spiking=False, seed=0)
+    pruned = magnitude_baseline(dense, digits.train.subset(64), TrainConfig(epochs=1, progress=False), 0.1)
+    assert nonzero_weights(pruned) == 1320 - round(0.9 * 1320)
+    assert nonzero_weights(dense) == 1320 and not masks_of(dense)
+    with pytest.raises(ValueError, match="density=0"):
+        magnitude_baseline(dense, digits.train.subset(64), TrainConfig(epochs=0, progress=False), 0)
+
+
+@pytest.mark.parametrize("granularity", ["irregular", "channel"])
+def test_compressed_variants_keep_one_number_of_weights(digits, granularity):
+    meta = build(small_spec(), spiking=False, seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=64, progress=False)
+    anns, runs = compressed_variants(meta, digits.train.subset(128), cfg,
+                                     SparseConfig(density=0.3 if granularity == "irregular" else 0.5,
+                                                  granularity=granularity), 1.0, seed=2)
+    assert list(anns) == list(METHODS) and set(runs) == {"attention-guided", "sparse, no attention"}
+    counts = {m: nonzero_weights(a) for m, a in anns.items()}
+    if granularity == "irregular":
+        assert counts["attention-guided"] == counts["sparse, no attention"] == round(0.3 * 1320)
+        assert abs(counts["magnitude"] - counts["attention-guided"]) <= 1
+    else:  # students cut to smaller nets; the magnitude baseline keeps as many weights
+        assert anns["attention-guided"].spec.widths != meta.spec.widths
+        assert counts["attention-guided"] == sum(p.numel() for p in anns["attention-guided"].parameters())
+        assert abs(counts["magnitude"] - counts["attention-guided"]) <= 1
+    assert meta.spec.widths == [8, 8, 16] and not masks_of(meta)
+    with pytest.raises(ValueError, match="methods=\\['lamp'\\]"):
+        compressed_variants(meta, digits, cfg, SparseConfig(density=0.3), 1.0, methods=["lamp"])
+
+
+def test_spiking_stage_returns_the_converted_and_the_fine_tuned_snn(digits):
+    ann = build(small_spec(), spiking=False, seed=0)
+    fit(ann, digits.train.subset(256), TrainConfig(epochs=2, lr=1e-2, progress=False), val=None)
+    pruned = magnitude_baseline(ann, digits.train.subset(64), TrainConfig(epochs=0, progress=False), 0.5)
+    run = spiking_stage(pruned, digits, TrainConfig(epochs=1, T=3, progress=False), calibration=128)
+    assert run.ann is pruned and run.converted is not run.snn
+    assert run.snn.spiking and set(masks_of(run.snn)) == set(masks_of(pruned))
+    assert nonzero_weights(run.snn) == nonzero_weights(pruned)
+    for acc in (run.ann_accuracy, run.converted_accuracy, run.snn_accuracy):
+        assert 0.1 < acc <= 1.0
+    assert len(run.history.train_loss) == 1

@@ -2,6 +2,10 @@
 the rest (quantizers), and in what order (schedules, temporal pruning).
 
 * :mod:`~snnkit.compress.activity`: record membranes or spikes of every LIF layer.
+* :mod:`~snnkit.compress.attention`: attention maps and the attention-transfer loss.
+* :mod:`~snnkit.compress.sparse`: sparse learning at a fixed global density (irregular or
+  channel masks, per-layer redistribution by momentum), attention-guided compression, the
+  magnitude baseline, and the SNN stage with the mask frozen.
 * :mod:`~snnkit.compress.lamp`: layer-adaptive magnitude (LAMP) scores of weights.
 * :mod:`~snnkit.compress.iterative`: iterative pruning with weight rewinding, by LAMP or
   global / uniform magnitude (:data:`PRUNING_RULES`).
@@ -22,6 +26,7 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
   rule chooses (:func:`~snnkit.compress.temporal.kl_rule`).
 """
 from .activity import layer_activity, prunable_layers
+from .attention import AttentionTransfer, attention_loss, attention_map, attention_maps
 from .criteria import CRITERIA, Selection, widths_at, widths_from_scores
 from .iterative import PRUNING_RULES, iterative_prune, prune_round, train_with_rewind_point
 from .lamp import lamp_importance, lamp_scores
@@ -32,6 +37,7 @@ from .masks import (
 from .quant import QUANTIZERS, QuantRecord, quant_records, quantize_model
 from .quant_prune import ORDERS, quantize_prune
 from .schedules import COMPRESSION_SCHEDULES, SCHEDULES, run_compression
+from .sparse import SparseConfig, attention_guided, compressed_variants, magnitude_baseline, sparse_fit, spiking_stage
 from .surgery import channel_plan, mask_channels, shrink
 
 __all__ = [
@@ -43,4 +49,6 @@ __all__ = [
     "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
     "QuantRecord", "quant_records", "quantize_model", "widths_at", "widths_from_scores",
     "ORDERS", "quantize_prune",
+    "AttentionTransfer", "attention_loss", "attention_map", "attention_maps",
+    "SparseConfig", "attention_guided", "compressed_variants", "magnitude_baseline", "sparse_fit", "spiking_stage",
 ]

@@ -56,12 +56,15 @@ import torch
 from torch import Tensor, nn
 
 from ..convert import convert
-from ..models import Net, VGGSpec, lif_layers
+from ..models import Net, VGGSpec, build, lif_layers
 from ..neurons import LIF
 from ..surrogate import Triangular
-from ..train import History, TrainConfig, fit
+from ..recipes import Hybrid
+from ..train import History, TrainConfig, evaluate, fit
+from .attention import AttentionTransfer
 from .criteria import Selection
-from .masks import apply_masks, masks_of, prunable_weights, remove_masks
+from .masks import apply_masks, masks_of, prunable_weights, prune_global, remove_masks
+from .surgery import shrink
 
 __all__ = [
     "GRANULARITIES",
@@ -76,10 +79,16 @@ __all__ = [
     "expand",
     "sparse_weights",
     "sparse_fit",
+    "attention_guided",
+    "magnitude_baseline",
+    "METHODS",
+    "compressed_variants",
+    "nonzero_weights",
     "channel_selection",
     "to_snn",
     "follow_thresholds",
     "finetune_snn",
+    "spiking_stage",
 ]
 
 #: What one unit of a mask is: a single weight, or a whole output channel.
@@ -528,6 +537,96 @@ def channel_selection(model: Net, unit_masks: Mapping[str, Tensor]) -> Selection
                      scores=[m.float() for m in masks], criterion="sparse-momentum", options={})
 
 
+def attention_guided(
+    meta: Net,
+    data,
+    cfg: TrainConfig,
+    sparse: SparseConfig,
+    weight: float,
+    *,
+    seed: int = 0,
+    desc: str = "attention-guided",
+) -> tuple[Net, SparseRun]:
+    """Train a compressed ANN from scratch, sparse, guided by the attention maps of ``meta``.
+
+    A fresh ANN of ``meta.spec`` (initial weights from ``seed``) is trained with
+    cross-entropy plus the attention-transfer term of weight ``weight``
+    (:class:`~snnkit.compress.attention.AttentionTransfer`) under :func:`sparse_fit`.
+    ``weight=0`` is plain sparse learning. Returns the student and its :class:`SparseRun`.
+    """
+    student = build(meta.spec, spiking=False, seed=seed)
+    with AttentionTransfer(meta, student, weight) as at:
+        run = sparse_fit(student, data, cfg, sparse, extra_loss=at if weight > 0 else None, desc=desc)
+    return student, run
+
+
+def magnitude_baseline(dense: Net, data, cfg: TrainConfig, density: float, *, desc: str = "magnitude") -> Net:
+    """The comparison: ``dense`` pruned once to ``density`` by global weight magnitude, then
+    fine-tuned with the mask fixed (a new, masked copy; ``dense`` is not modified).
+
+    The mask covers every Conv2d and Linear weight, as irregular sparse learning's does, so
+    both keep the same number of weights.
+    """
+    if not 0 < density <= 1:
+        raise ValueError(f"density={density!r}: expected a fraction in (0, 1]")
+    pruned = copy.deepcopy(dense)
+    prune_global(pruned, 1.0 - density)
+    fit(pruned, data, cfg, desc=desc)
+    return pruned
+
+
+def nonzero_weights(model: nn.Module) -> int:
+    """Non-zero entries of the Conv2d and Linear weights (masked ones count as zero)."""
+    return sum(int(torch.count_nonzero(m.weight.detach())) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+#: The methods :func:`compressed_variants` trains, in order.
+METHODS = ("attention-guided", "sparse, no attention", "magnitude")
+
+
+def compressed_variants(
+    meta: Net,
+    data,
+    cfg: TrainConfig,
+    sparse: SparseConfig,
+    weight: float,
+    *,
+    seed: int = 0,
+    methods: Sequence[str] = METHODS,
+) -> tuple[dict[str, Net], dict[str, SparseRun]]:
+    """The compressed ANNs a comparison needs, all at the same number of weights.
+
+    * ``"attention-guided"``: :func:`attention_guided` with ``weight``;
+    * ``"sparse, no attention"``: the same with weight 0;
+    * ``"magnitude"``: :func:`magnitude_baseline` at the weight density the first sparse
+      method reached (for channel granularity, that of the shrunk network).
+
+    Channel-granularity students are cut to physically smaller networks
+    (:func:`snnkit.compress.surgery.shrink` of :func:`channel_selection`). ``seed`` seeds
+    the students' initial weights; ``cfg.seed`` the data order; ``sparse.seed`` the masks.
+
+    Returns:
+        ``({method: trained ANN}, {method: SparseRun})`` (runs for the sparse methods only).
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods={list(methods)}: expected a non-empty selection of {METHODS}")
+    anns: dict[str, Net] = {}
+    runs: dict[str, SparseRun] = {}
+    for method, w in (("attention-guided", weight), ("sparse, no attention", 0.0)):
+        if method in methods:
+            ann, run = attention_guided(meta, data, cfg, sparse, w, seed=seed, desc=method)
+            if sparse.granularity == "channel":
+                ann = shrink(ann, channel_selection(ann, run.unit_masks))
+            anns[method], runs[method] = ann, run
+    if "magnitude" in methods:
+        reference = next(iter(anns.values()), None)
+        density = sparse.density if reference is None else nonzero_weights(reference) / nonzero_weights(meta)
+        anns["magnitude"] = magnitude_baseline(meta, data, cfg, density)
+    return {m: anns[m] for m in methods}, runs
+
+
 # ---------------------------------------------------------------------------------------
 # the spiking stage
 
@@ -557,7 +656,7 @@ def follow_thresholds(model: nn.Module, scale: float = 0.3) -> nn.Module:
 
 
 @torch.no_grad()
-def to_snn(ann: Net, x: Tensor, *, percentile: float = 99.7, mode: str = "thresholds",
+def to_snn(ann: Net, x: Tensor, *, percentile: float = 99.7, mode: str = "weights",
            surrogate_scale: float = 0.3) -> Net:
     """The SNN twin of a (masked) ANN, thresholds from a percentile of the pre-activations.
 
@@ -570,13 +669,42 @@ def to_snn(ann: Net, x: Tensor, *, percentile: float = 99.7, mode: str = "thresh
         ann: a trained ANN (masked or not); not modified.
         x: calibration inputs (B, C, H, W).
         percentile: of the ReLU pre-activations, in (0, 100] (the paper: 99.7).
-        mode: "thresholds" (threshold = percentile, the paper's) or "weights".
+        mode: "weights" (thresholds 1, weights rescaled by the percentiles) or
+            "thresholds" (threshold = the percentile, as the paper words it). Both give
+            the same spikes (:func:`snnkit.convert.convert`); "weights" keeps every layer
+            at the same scale, so the fine-tuning's Adam steps (a fixed size per
+            parameter) move every threshold and weight by the same relative amount; with
+            "thresholds", layers with large percentiles hardly move.
     """
     masks = masks_of(ann)
     snn = convert(remove_masks(copy.deepcopy(ann)), x, percentile, mode=mode)
     if masks:
         apply_masks(snn, masks)
     return follow_thresholds(snn, surrogate_scale)
+
+
+def spiking_stage(ann: Net, data, cfg: TrainConfig, *, percentile: float = 99.7, mode: str = "weights",
+                  calibration: int = 512, surrogate_scale: float = 0.3, desc: str = "SNN") -> Hybrid:
+    """Convert a (compressed) ANN with :func:`to_snn` and fine-tune it with :func:`finetune_snn`.
+
+    Args:
+        ann: the trained ANN (masked or not; not modified).
+        data: a :class:`~snnkit.data.Dataset`; its first ``calibration`` training images set
+            the percentiles, its test split gives the accuracies.
+        cfg: the fine-tuning settings (``T``, direct input, epochs, learning rate).
+        percentile, mode, surrogate_scale: as :func:`to_snn`.
+
+    Returns:
+        A :class:`~snnkit.recipes.Hybrid`: the ANN, the SNN right after conversion, the
+        fine-tuned SNN and the test accuracy of each (ANN, converted and SNN at ``cfg.T``).
+    """
+    converted = to_snn(ann, data.train.x[:calibration].to(cfg.device), percentile=percentile, mode=mode,
+                       surrogate_scale=surrogate_scale)
+    snn = copy.deepcopy(converted)
+    history = finetune_snn(snn, data, cfg, surrogate_scale=surrogate_scale, desc=desc)
+    test = data.test
+    return Hybrid(ann, converted, snn, evaluate(ann, test, cfg), evaluate(converted, test, cfg),
+                  evaluate(snn, test, cfg), history)
 
 
 def finetune_snn(snn: Net, data, cfg: TrainConfig, *, surrogate_scale: float = 0.3, desc: str = "SNN") -> History:
