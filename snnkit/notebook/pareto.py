@@ -134,7 +134,18 @@ def pareto_plot(rows: Mapping[str, Mapping[str, float]], cost: str, score: str =
     if min_score is not None:
         ax.axhline(min_score, color="C3", ls=":", lw=1, label=f"{score} floor {min_score:.3g}")
     if logx:
-        ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")  # ticks at 1, 2 and 5 per decade: a span of one decade still gets labels
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    elif all(float(x).is_integer() for x in xs):  # time steps, bits: integer ticks
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if min(xs) == max(xs):
+            ax.set_xlim(min(xs) - 1, max(xs) + 1)
     ax.set(xlabel=xlabel or cost, ylabel=ylabel or score, title=title or f"{score} against {cost}")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return ax
