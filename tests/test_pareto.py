@@ -59,8 +59,11 @@ def test_pareto_plot_draws_points_front_highlight_and_floor():
     front = next(line for line in ax.get_lines() if line.get_label() == "Pareto front")
     assert list(front.get_xdata()) == [1.0, 3.0, 10.0] and list(front.get_ydata()) == [0.89, 0.95, 0.97]
     assert ax.get_xscale() == "log"
+    label = ax.xaxis.get_major_formatter()
+    assert [label(v, 0) for v in (0.05, 20, 5000, 50000, 2e6)] == ["0.05", "20", "5000", "50k", "2M"]
     plt.close(fig)
     ax = pareto_plot(ROWS, "T", methods=["pca", "random"], colors={"pca": "red", "random": "blue"})
+    assert ax.get_xlim() == (5.0, 7.0)  # one integer cost: a window of +-1 around it
     assert {"pca", "random"} < set(ax.get_legend_handles_labels()[1])
     assert "dense" not in ax.get_legend_handles_labels()[1]
     plt.close(ax.figure)

@@ -31,6 +31,14 @@ def _finite(name: str, values: Sequence[float]) -> list[float]:
     return out
 
 
+def _short(v: float) -> str:
+    """A tick label: ``0.05``, ``20``, ``50k``, ``2M``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= scale:
+            return f"{v / (scale if suffix != 'k' else 1e3):g}{suffix}"
+    return f"{v:g}"
+
+
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
     """Indices of the points on the Pareto front, by ascending cost.
 
@@ -138,7 +146,7 @@ def pareto_plot(rows: Mapping[str, Mapping[str, float]], cost: str, score: str =
 
         ax.set_xscale("log")  # ticks at 1, 2 and 5 per decade: a span of one decade still gets labels
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
         ax.xaxis.set_minor_formatter(NullFormatter())
     elif all(float(x).is_integer() for x in xs):  # time steps, bits: integer ticks
         from matplotlib.ticker import MaxNLocator
