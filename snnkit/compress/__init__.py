@@ -24,6 +24,9 @@ the rest (quantizers), and in what order (schedules, temporal pruning).
   :func:`run_compression`, which fine-tunes a pretrained net through one.
 * :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly, or to the t the KL
   rule chooses (:func:`~snnkit.compress.temporal.kl_rule`).
+* :mod:`~snnkit.compress.methods`: every paper's method, and the random and uniform
+  baselines, run from one pretrained SNN with one training budget (its ``METHODS``
+  registry), and ``method_row``, which measures each result the same way.
 """
 from .activity import layer_activity, prunable_layers
 from .attention import AttentionTransfer, attention_loss, attention_map, attention_maps
