@@ -191,7 +191,8 @@ class Compressed:
         method: its name in :data:`METHODS`.
         model: the compressed, trained SNN (masks and quantizers attached).
         T: the time steps it runs at.
-        info: what the method chose, e.g. ``{"widths": [...]}``, ``{"kl": [...]}``.
+        info: what the method chose, e.g. ``{"widths": [...]}`` (structured methods) or
+            ``{"kl_normalised": [...], "sparsity": 0.8}`` (``"lamp-kl"``).
     """
 
     method: str
@@ -204,9 +205,10 @@ class Compressed:
 METHODS: Registry[Callable[[Base, Settings], Compressed]] = Registry("compression method")
 
 
-def _train(model: nn.Module, base: Base, epochs: int, *, T: int | None = None) -> nn.Module:
+def _train(model: nn.Module, base: Base, epochs: int) -> nn.Module:
+    """Train ``model`` in place at the base's T for ``epochs`` epochs; returns it."""
     if epochs:
-        fit(model, base.data, base.cfg.replace(epochs=epochs, T=base.T if T is None else T), val=None)
+        fit(model, base.data, base.cfg.replace(epochs=epochs), val=None)
     return model
 
 
@@ -235,7 +237,7 @@ def pca(base: Base, settings: Settings) -> Compressed:
 
 
 @METHODS.register("random")
-def random(base: Base, settings: Settings) -> Compressed:
+def random_channels(base: Base, settings: Settings) -> Compressed:
     """As many channels as PCA keeps, drawn at random over all layers, cut, fine-tuned."""
     total = sum(pca_selection(base, settings).widths)
     sel = CRITERIA.get("random")(base.snn, total=total, seed=settings.seed)
