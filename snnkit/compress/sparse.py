@@ -2,30 +2,37 @@
 
 Attention-guided compression (Kundu, Datta, Pedram and Beerel 2021) trains its compressed
 network *sparse from the start*: a mask keeps a fixed fraction of the network, and while
-training, the mask moves. This module implements that loop as sparse momentum (Dettmers
-and Zettlemoyer 2019), which the authors' code builds on::
+training, the mask moves. This module implements that loop after sparse momentum (Dettmers
+and Zettlemoyer 2019)::
 
     cfg = SparseConfig(density=0.05)                     # 5 % of the weights, i.e. 20x
-    run = sparse_fit(student, data, TrainConfig(epochs=30), cfg, extra_loss=at)
+    student, run = attention_guided(meta, data, TrainConfig(epochs=20, lr=1e-2), cfg, weight=0.5)
     run.masks, run.densities                             # final masks; per-layer densities over time
+
+(:func:`attention_guided` is :func:`sparse_fit` with an
+:class:`~snnkit.compress.attention.AttentionTransfer` term.)
 
 **Units.** The mask keeps *units*: single weights (``granularity="irregular"``) or whole
 output channels (``"channel"``: a conv filter or a hidden linear unit, every weight that
 produces that channel). ``density`` is the fraction of units kept over all masked layers,
 and it is exact: ``round(density * units)`` units are active at every step.
 
-**Redistribution** (``redistribution="momentum"``; the issue leaves the choice open, this is
-the one the authors' code uses). Every ``interval`` optimizer steps (default: once an
-epoch, not after the last):
+**Redistribution by momentum** (``redistribution="momentum"``). Every ``interval``
+optimizer steps (default: once an epoch, not after the last):
 
-1. every layer's share of the network is the mean magnitude of the *momentum* of its active
-   units, ``m <- 0.9 m + g`` with ``g`` the gradient of the loss with respect to the
-   effective (masked) weight, dense, so that it exists for inactive weights too;
+1. every layer's share is the mean magnitude of the *normalised momentum* of its active
+   units, ``m / (sqrt(v) + 1e-8)`` with ``m <- 0.9 m + 0.1 g`` and ``v <- 0.999 v + 0.001
+   g^2`` (Adam's moments; sparse momentum uses these when training with Adam). ``g`` is
+   the gradient of the loss with respect to the effective (masked) weight, dense, so it
+   exists for masked weights too. Normalising matters: with the raw momentum, a wide
+   layer's small per-weight gradients starved it (the 256-unit hidden layer of the digits
+   VGG fell to a handful of weights);
 2. every layer prunes the fraction ``p`` of its active units with the smallest weight
-   magnitude, ``p`` decaying from ``prune_rate`` to 0 on a cosine over training;
+   magnitude (at least one unit stays), ``p`` decaying from ``prune_rate`` to 0 on a
+   cosine over training;
 3. the units pruned over all layers are regrown, split between layers by their shares
    (largest remainders, no layer above its size), each layer regrowing its inactive units
-   with the largest momentum magnitude.
+   of largest normalised momentum.
 
 So the densities of the layers drift towards where the gradient is, and the global count
 never changes. ``redistribution="none"`` regrows every layer's pruned units in that same
@@ -35,7 +42,7 @@ each layer).
 Regrown single weights start at 0 (as in sparse momentum). Regrown channels start from
 their stored values (the last trained ones, or the initial ones): a channel whose weights
 are all zero has a pre-activation of 0, where ReLU passes no gradient, so it would never
-train. For the same reason the momentum of an inactive *channel* is 0, so channels are
+train. For the same reason no momentum reaches an inactive *channel*, so channels are
 regrown at random among the inactive ones (seeded; ties between irregular weights are
 broken the same way).
 
@@ -44,6 +51,8 @@ from a high percentile of the pre-activations and re-applies its masks, which th
 frozen: :func:`finetune_snn` trains the weights and one threshold and one leak per layer
 with direct input, the masked weights staying exactly zero. The surrogate gradient is the
 paper's ``0.3 * max(0, 1 - |U / theta - 1|)`` with each layer's current threshold.
+:func:`spiking_stage` does both; :func:`compressed_variants` trains the compared methods
+(attention-guided, sparse without attention, magnitude pruning) at one number of weights.
 """
 from __future__ import annotations
 
@@ -108,7 +117,7 @@ class SparseConfig:
             active units) or "none" (every layer keeps its density).
         prune_rate: fraction of each layer's active units pruned and regrown at the first
             redistribution, in [0, 1); it decays to 0 on a cosine over training.
-        momentum: decay of the gradient average, in [0, 1).
+        momentum: decay of the gradient average ``m``, in [0, 1) (``v`` decays by 0.999).
         interval: optimizer steps between redistributions (None: one epoch).
         seed: seeds the initial mask and the tie-breaking of regrowth.
     """
@@ -373,8 +382,9 @@ class SparseTraining:
         self.total_steps, self.interval = total_steps, cfg.interval or steps_per_epoch
         self.step = 0
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
-        self.momentum = {n: torch.zeros(self.shapes[n]) for n in self.names}
-        self.second = {n: torch.zeros(self.shapes[n]) for n in self.names}
+        devices = {n: _owner(model, n).weight.device for n in self.names}
+        self.momentum = {n: torch.zeros(self.shapes[n], device=devices[n]) for n in self.names}
+        self.second = {n: torch.zeros(self.shapes[n], device=devices[n]) for n in self.names}
         self._grads: dict[str, Tensor] = {}
         apply_masks(model, {n: expand(self.masks[n], self.shapes[n], cfg.granularity) for n in self.names})
         self._zero_inactive()
@@ -424,7 +434,6 @@ class SparseTraining:
         for n in self.names:
             g = self._grads.pop(n, None)
             if g is not None:
-                g = g.to(self.momentum[n].device)
                 self.momentum[n].mul_(beta).add_(g, alpha=1 - beta)
                 self.second[n].mul_(0.999).addcmul_(g, g, value=0.001)
         self._grads.clear()
@@ -439,8 +448,8 @@ class SparseTraining:
         for n in self.names:
             module = _owner(self.model, n)
             w = (module.weight_orig * module.weight_mask).detach()
-            magnitude[n] = unit_scores(w, gran)
-            momentum[n] = unit_scores(self.normalized_momentum(n), gran)
+            magnitude[n] = unit_scores(w, gran).cpu()  # the masks live on the CPU
+            momentum[n] = unit_scores(self.normalized_momentum(n), gran).cpu()
         if gran == "channel":  # see the module docstring: no momentum reaches an inactive channel
             for n in self.names:
                 momentum[n] = torch.where(self.masks[n], momentum[n], torch.zeros_like(momentum[n]))
