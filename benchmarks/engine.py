@@ -8,7 +8,7 @@ surrogate where the library has it, snntorch's ``ce_rate_loss`` on the output sp
 and training of each variant (median over round-robin rounds), whether its output spikes
 are identical to snntorch's, and the ratios of snnkit's best to each peer.
 
-    python benchmarks/engine.py [--repeats 7] [--threads 2] [--compile-train] [--json out.json]
+    python benchmarks/engine.py [--repeats 7] [--threads 2] [--compiled-lif] [--json out.json]
     python benchmarks/engine.py --quick --no-compile     # seconds: the code paths only
     python benchmarks/engine.py --device cuda            # the same ratios on a GPU
 
@@ -16,7 +16,7 @@ Variants:
   * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
     over all steps at once, first layer computed once for direct input);
   * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only);
-  * ``snnkit compiled LIF`` (opt-in, ``--compile-train``): training with each LIF layer's
+  * ``snnkit compiled LIF`` (opt-in, ``--compiled-lif``): each LIF layer's
     whole-sequence forward and backward compiled (``benchmarks/compiled_lif.py``); the
     default engine is unchanged;
   * ``snntorch``: its tutorial per-step loop with ``snn.Leaky`` (the reference of every
@@ -247,7 +247,7 @@ def _missing(label: str, err: Exception) -> Variant:
 
 
 def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: bool = True,
-             compile_train: bool = False, peers: tuple[str, ...] = ("snntorch", "snntorch+compile", "spikingjelly",
+             with_compiled_lif: bool = False, peers: tuple[str, ...] = ("snntorch", "snntorch+compile", "spikingjelly",
                                                                     "norse", "ann")) -> dict[str, Variant]:
     """Build every variant on the batch ``x`` (B, 1, 16, 16) with labels ``y`` (B,).
 
@@ -294,16 +294,19 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
             s = fast(xd)  # compiles
         out["snnkit_compiled"] = Variant("snnkit compile_model", _infer_step(fast, xd), None, same(s), float(s.mean()),
                                          "inference only")
-    if compile_train:
+    if with_compiled_lif:
         from compiled_lif import compile_lif
 
-        tr = compile_lif(ours)
-        s = tr(xd)  # compiles the LIF forwards (with gradients on)
-        spike_loss(s).backward()  # and their backwards
+        inf, tr = compile_lif(ours), compile_lif(ours)
+        with torch.no_grad():
+            s_inf = inf(xd)  # compiles the LIF forwards without gradients
+        s = tr(xd)  # with gradients
+        spike_loss(s).backward()  # and the backwards
         tr.zero_grad(set_to_none=True)
-        out["snnkit_compiled_train"] = Variant(
-            "snnkit compiled LIF", None, _train_step(tr, tr.parameters(), xd, spike_loss), same(s.detach()),
-            float(s.detach().mean()), "opt-in (benchmarks/compiled_lif.py): LIF fwd/bwd compiled, training")
+        both = same(s_inf) and same(s.detach()) if s_ref is not None else None
+        out["snnkit_compiled_lif"] = Variant(
+            "snnkit compiled LIF", _infer_step(inf, xd), _train_step(tr, tr.parameters(), xd, spike_loss), both,
+            float(s.detach().mean()), "opt-in (benchmarks/compiled_lif.py)")
     if "snntorch+compile" in peers:
         label = "snntorch + compile"
         try:
@@ -343,11 +346,22 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
     return out
 
 
-def ratios(res: dict[str, dict], train_key: str = "snnkit") -> dict[str, dict[str, float | None]]:
-    """snnkit's best inference and its training (``train_key``) against every other row."""
-    infer_keys = [k for k in ("snnkit", "snnkit_compiled") if res.get(k, {}).get("infer")]
-    best_infer = max((res[k]["infer"] for k in infer_keys), default=None)
-    best_train = res.get(train_key, {}).get("train")
+#: the snnkit rows of the default engine; the opt-in compiled LIF comes on top with --compiled-lif
+DEFAULT_ROWS = ("snnkit", "snnkit_compiled")
+OPT_IN_ROWS = DEFAULT_ROWS + ("snnkit_compiled_lif",)
+
+
+def best(res: dict[str, dict], col: str, keys: tuple[str, ...] = DEFAULT_ROWS) -> str | None:
+    """The key of the fastest row among ``keys`` in column ``col`` ("infer" or "train")."""
+    have = [k for k in keys if res.get(k, {}).get(col)]
+    return max(have, key=lambda k: res[k][col]) if have else None
+
+
+def ratios(res: dict[str, dict], keys: tuple[str, ...] = DEFAULT_ROWS) -> dict[str, dict[str, float | None]]:
+    """The fastest snnkit row among ``keys``, per column, against every non-snnkit row."""
+    bi, bt = best(res, "infer", keys), best(res, "train", keys)
+    best_infer = res[bi]["infer"] if bi else None
+    best_train = res[bt]["train"] if bt else None
     out = {}
     for k, r in res.items():
         if k.startswith("snnkit"):
@@ -381,8 +395,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-compile", action="store_true", help="skip every torch.compile variant")
-    ap.add_argument("--compile-train", action="store_true",
-                    help="also time snnkit training with compiled LIF layers (opt-in, benchmarks/compiled_lif.py)")
+    ap.add_argument("--compiled-lif", action="store_true",
+                    help="also time snnkit with compiled LIF layers (opt-in, benchmarks/compiled_lif.py)")
     ap.add_argument("--peers", default="snntorch,snntorch+compile,spikingjelly,norse,ann",
                     help="comma-separated subset of: snntorch, snntorch+compile, spikingjelly, norse, ann")
     ap.add_argument("--profile", metavar="ROW/KIND",
@@ -406,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
     x, y = data.train.x[: setup.batch].to(args.device), data.train.y[: setup.batch].to(args.device)
     info["device"] = str(x.device) if not x.is_cuda else torch.cuda.get_device_name(x.device)
-    rows = variants(setup, x, y, compile_infer=not args.no_compile, compile_train=args.compile_train and not args.no_compile,
+    rows = variants(setup, x, y, compile_infer=not args.no_compile, with_compiled_lif=args.compiled_lif and not args.no_compile,
                     peers=peers)
     if args.profile:
         key, _, kind = args.profile.partition("/")
@@ -434,10 +448,11 @@ def main(argv: list[str] | None = None) -> dict:
             "output_spike_rate": v.spike_rate,
             "note": v.note,
         }
-    train_key = max((k for k in ("snnkit", "snnkit_compiled_train") if res.get(k, {}).get("train")),
-                    key=lambda k: res[k]["train"])
-    rat = ratios(res, train_key)
+    rat = ratios(res, DEFAULT_ROWS)
     verdict = verdicts(res, rat)
+    opt_in = "snnkit_compiled_lif" in res
+    rat_opt = ratios(res, OPT_IN_ROWS) if opt_in else None
+    verdict_opt = verdicts(res, rat_opt) if opt_in else None
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
 
     print(f"engine benchmark on {info['device']}: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), "
@@ -448,13 +463,20 @@ def main(argv: list[str] | None = None) -> dict:
                   "n/a" if r["identical_spikes"] is None else r["identical_spikes"],
                   r["output_spike_rate"], r["note"]] for k, r in res.items()]))
     print()
-    print(f"snnkit best inference and {res[train_key]['label']!r} training against each row (x):")
-    print(table(["against", "inference", "training"], [[res[k]["label"], v["infer"], v["train"]] for k, v in rat.items()]))
-    print()
-    print(table(["target", "measured", "target x", "met"],
-                [[k, v["ratio"], v["target"], v["met"]] for k, v in verdict.items()]))
+    for name, keys, r, v in (("default engine", DEFAULT_ROWS, rat, verdict),
+                             ("with the opt-in compiled LIF", OPT_IN_ROWS, rat_opt, verdict_opt)):
+        if r is None:
+            continue
+        print(f"snnkit, {name} (inference: {res[best(res, 'infer', keys)]['label']}, training: "
+              f"{res[best(res, 'train', keys)]['label']}), against each row (x):")
+        print(table(["against", "inference", "training"], [[res[k]["label"], x["infer"], x["train"]]
+                                                            for k, x in r.items()]))
+        print()
+        print(table(["target", "measured", "target x", "met"], [[k, x["ratio"], x["target"], x["met"]]
+                                                                 for k, x in v.items()]))
+        print()
     result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "rows": res, "ratios": rat,
-              "training_variant": train_key, "targets": verdict}
+              "targets": verdict, "ratios_opt_in": rat_opt, "targets_opt_in": verdict_opt}
     write_json(args.json, result)
     return result
 

@@ -103,6 +103,7 @@ def plot(by_T: dict[str, dict], by_width: dict[str, dict], path: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from snnkit.notebook import set_theme
 
@@ -119,6 +120,8 @@ def plot(by_T: dict[str, dict], by_width: dict[str, dict], path: str) -> str:
                     linestyle="--", color=ax.lines[-1].get_color(), alpha=0.6, label=f"{label}: MAC growth")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("time per sample [ms]")
     axes[0].legend(fontsize=8)

@@ -13,11 +13,17 @@ for real by :func:`snnkit.compress.surgery.shrink` into a genuinely smaller net.
   no gradients, the default eager engine;
 * efficiency = speedup / FLOPs ratio; the target is at least 0.8.
 
+Widths. A criterion keeps whatever number of channels it likes (the random baseline:
+anything, e.g. 15 or 17); CPU convolution kernels work in blocks of 8 or 16 channels, and
+odd widths leave part of each block idle. ``--align 8`` rounds every kept width up to a
+multiple of 8 (the next best-scored channels; at most the layer's width), and the default
+measures both, so the table shows what alignment is worth.
+
 The ANN twin of each pair (same widths, ReLU, T x B samples: dense compute only) is timed
 the same way, to separate what the convolutions deliver from the spiking overhead (LIF
 updates, whose cost shrinks with the channel count, not with its square).
 
-    python benchmarks/pruned.py [--keep 0.75,0.5,0.25] [--repeats 9] [--threads 2] [--json out.json]
+    python benchmarks/pruned.py [--keep 0.5,0.25] [--align 1,8] [--repeats 7] [--threads 2] [--json out.json]
     python benchmarks/pruned.py --quick
 """
 from __future__ import annotations
@@ -45,9 +51,10 @@ TARGET_EFFICIENCY = 0.8
 
 @dataclass(frozen=True)
 class Setup:
-    T: int = 25
-    batch: int = 128
-    keeps: tuple[float, ...] = (0.75, 0.5, 0.25)
+    T: int = 16
+    batch: int = 64
+    keeps: tuple[float, ...] = (0.5, 0.25)
+    aligns: tuple[int, ...] = (1, 8)
     criterion: str = "random"
     seed: int = 0
 
@@ -78,20 +85,32 @@ def select(model, x: torch.Tensor, criterion: str, keep: float, T: int, seed: in
     raise ValueError(f"criterion={criterion!r}: expected 'random' or 'l1' (scored, data-free)")
 
 
+def aligned(selection, multiple: int) -> list[torch.Tensor]:
+    """Kept channels of every layer with the width rounded up to a multiple of ``multiple``
+    (at most the layer's channels): the best-scored ones, ascending. ``multiple=1`` gives
+    the selection's own choice."""
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple={multiple!r}: expected an integer >= 1")
+    widths = [min(c, -(-w // multiple) * multiple) for w, c in zip(selection.widths, selection.original)]
+    return [s.argsort(descending=True, stable=True)[:w].sort().values for s, w in zip(selection.scores, widths)]
+
+
 def measure(setup: Setup, specs: dict, x_static: torch.Tensor, repeats: int, warmup: int, threads: int,
             ann: bool = True) -> list[dict]:
-    """One row per (net, keep fraction): widths, FLOPs ratio, measured speedups, efficiency."""
+    """One row per (net, keep fraction, alignment): widths, FLOPs ratio, measured speedups, efficiency."""
     rows = []
     x = model_input(x_static, setup.T)  # (T, B, 1, 16, 16), direct input
     xa = x_static.repeat(setup.T, 1, 1, 1)  # (T x B, 1, 16, 16) for the ANN twins
     for name, spec in specs.items():
         parent = build(spec, seed=setup.seed).eval()
-        for keep in setup.keeps:
+        for keep, align in [(k, a) for k in setup.keeps for a in setup.aligns]:
             sel = select(parent, x_static, setup.criterion, keep, setup.T, setup.seed)
-            small = shrink(parent, sel).eval()
+            kept = aligned(sel, align)
+            small = shrink(parent, kept).eval()
             flops = dense_macs(parent, x) / dense_macs(small, x)
             snn = compare_speed(parent, small, x, repeats=repeats, warmup=warmup, threads=threads)
-            row = {"net": name, "keep": keep, "widths": list(sel.widths), "original": list(sel.original),
+            row = {"net": name, "keep": keep, "align": align, "widths": [len(k) for k in kept],
+                   "original": list(sel.original),
                    "flops_ratio": flops, "speedup": snn.speedup, "efficiency": snn.speedup / flops,
                    "parent_ms": 1e3 * snn.median_a, "pruned_ms": 1e3 * snn.median_b,
                    "met": snn.speedup / flops >= TARGET_EFFICIENCY}
@@ -107,9 +126,11 @@ def measure(setup: Setup, specs: dict, x_static: torch.Tensor, repeats: int, war
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--keep", default="0.75,0.5,0.25", help="comma-separated keep fractions in (0, 1]")
+    ap.add_argument("--keep", default="0.5,0.25", help="comma-separated keep fractions in (0, 1]")
+    ap.add_argument("--align", default="1,8",
+                    help="comma-separated multiples the kept widths are rounded up to (1: as selected)")
     ap.add_argument("--criterion", default="random", choices=("random", "l1"))
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ann", action="store_true", help="skip the ANN-twin column")
@@ -119,8 +140,9 @@ def main(argv: list[str] | None = None) -> dict:
     keeps = tuple(float(k) for k in args.keep.split(","))
     if not all(0.0 < k <= 1.0 for k in keeps):
         raise SystemExit(f"--keep {args.keep!r}: expected fractions in (0, 1]")
-    setup = Setup(T=2, batch=4, keeps=(0.5,), criterion=args.criterion) if args.quick else \
-        Setup(keeps=keeps, criterion=args.criterion)
+    aligns = tuple(int(a) for a in args.align.split(","))
+    setup = Setup(T=2, batch=4, keeps=(0.5,), aligns=(1, 4), criterion=args.criterion) if args.quick else \
+        Setup(keeps=keeps, aligns=aligns, criterion=args.criterion)
     repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
     info = machine(args.threads)
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
@@ -129,10 +151,10 @@ def main(argv: list[str] | None = None) -> dict:
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     print(f"pruned vs unpruned: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), {repeats} alternations, "
           f"criterion {setup.criterion!r}, load {info['load_average_1min']} -> {info['load_average_1min_after']}")
-    headers = ["net", "keep", "widths", "FLOPs ratio", "speedup", "speedup/FLOPs", f">= {TARGET_EFFICIENCY}"]
+    headers = ["net", "keep", "align", "widths", "FLOPs ratio", "speedup", "speedup/FLOPs", f">= {TARGET_EFFICIENCY}"]
     if not args.no_ann:
         headers += ["ANN twin speedup", "ANN speedup/FLOPs"]
-    print(table(headers, [[r["net"], r["keep"], "/".join(map(str, r["widths"])), r["flops_ratio"], r["speedup"],
+    print(table(headers, [[r["net"], r["keep"], r["align"], "/".join(map(str, r["widths"])), r["flops_ratio"], r["speedup"],
                            r["efficiency"], r["met"]] + ([r["ann_speedup"], r["ann_efficiency"]] if not args.no_ann else [])
                           for r in rows]))
     result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "target_efficiency": TARGET_EFFICIENCY,

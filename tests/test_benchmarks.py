@@ -143,14 +143,30 @@ def test_engine_reports_a_missing_peer_instead_of_crashing(engine, monkeypatch):
 
 def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
     res = pruned.main(["--quick", "--json", str(tmp_path / "p.json")])
-    assert [r["net"] for r in res["rows"]] == ["VGG", "ResNet"]
+    assert [(r["net"], r["align"]) for r in res["rows"]] == [("VGG", 1), ("VGG", 4), ("ResNet", 1), ("ResNet", 4)]
     for r in res["rows"]:
-        assert sum(r["widths"]) == round(0.5 * sum(r["original"]))  # the random criterion's total
+        if r["align"] == 1:
+            assert sum(r["widths"]) == round(0.5 * sum(r["original"]))  # the random criterion's total
+        else:
+            assert all(w % 4 == 0 or w == c for w, c in zip(r["widths"], r["original"]))
         assert r["flops_ratio"] > 1.0
         assert r["efficiency"] == pytest.approx(r["speedup"] / r["flops_ratio"])
         assert r["met"] == (r["efficiency"] >= 0.8)
         assert r["ann_speedup"] > 0
     assert json.loads((tmp_path / "p.json").read_text())["target_efficiency"] == 0.8
+
+
+def test_pruned_alignment_rounds_widths_up_with_the_next_best_channels(pruned):
+    from snnkit.compress.criteria import Selection
+
+    sel = Selection(layers=["a", "b"], widths=[3, 9], original=[10, 12],
+                    scores=[torch.arange(10.0), torch.arange(12.0).flip(0)], criterion="test")
+    assert [k.tolist() for k in pruned.aligned(sel, 1)] == [[7, 8, 9], list(range(9))]
+    # 3 -> 4 channels (the 4 best: 6..9); 9 -> 12, all of the layer
+    assert [k.tolist() for k in pruned.aligned(sel, 4)] == [[6, 7, 8, 9], list(range(12))]
+    assert [len(k) for k in pruned.aligned(sel, 8)] == [8, 12]
+    with pytest.raises(ValueError, match="multiple=0"):
+        pruned.aligned(sel, 0)
 
 
 def test_pruned_selection_rejects_an_unknown_criterion(pruned):
