@@ -103,6 +103,38 @@ class _Sequence(torch.autograd.Function):
         return grad, None, None, None, None, None, None
 
 
+def _channels_last(x: torch.Tensor, lead: int) -> torch.Tensor:
+    """(..., C, H, W) -> (..., H, W, C) view (``lead`` leading dims), contiguous for a
+    channels-last input: the compiled loops then run over contiguous memory."""
+    return x.permute(*range(lead), lead + 1, lead + 2, lead)
+
+
+def _channels_first(x: torch.Tensor, lead: int) -> torch.Tensor:
+    """Inverse of :func:`_channels_last`: a (..., C, H, W) view of (..., H, W, C) memory."""
+    return x.permute(*range(lead), lead + 2, lead, lead + 1)
+
+
+class _SequenceLast(torch.autograd.Function):
+    """:class:`_Sequence` on (B, C, H, W) steps laid out channels-last, as the engine's convs
+    write them: computed on (H, W, C) views, returned as channels-last (C, H, W) views, so
+    that pooling and the next convolution get the layout they are fastest on."""
+
+    @staticmethod
+    def forward(ctx, current, beta, threshold, T, constant, surrogate, compiled):
+        lead = 1 if constant else 2
+        spk, mem = _fn("forward", compiled)(_channels_last(current, lead), beta, threshold, T, constant)
+        ctx.save_for_backward(mem, beta, threshold)
+        ctx.constant, ctx.surrogate, ctx.compiled = constant, surrogate, compiled
+        return _channels_first(spk, 2)
+
+    @staticmethod
+    def backward(ctx, grad_spk):
+        mem, beta, threshold = ctx.saved_tensors
+        grad = _fn("backward", ctx.compiled)(mem, _channels_last(grad_spk, 2).contiguous(), beta, threshold,
+                                             ctx.surrogate, ctx.constant)
+        return _channels_first(grad, 1 if ctx.constant else 2), None, None, None, None, None, None
+
+
 class CompiledLIF(LIF):
     """A :class:`~snnkit.neurons.LIF` whose sequence forward/backward run compiled (see module)."""
 
@@ -111,14 +143,23 @@ class CompiledLIF(LIF):
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         """current (T, B, ...) -> spikes (T, B, ...)."""
         constant = current.stride(0) == 0 and current.shape[0] > 1
-        dims = current.dim() - 1
-        beta = self._shaped(self.beta.detach().clamp(0, 1), dims)
-        threshold = self._shaped(self.threshold.detach(), dims)
+        T, dims = current.shape[0], current.dim() - 1
+        beta = self.beta.detach().clamp(0, 1)
+        threshold = self.threshold.detach()
         cur = current[0] if constant else current
-        if not torch.is_grad_enabled() or not cur.requires_grad:
+        grad = torch.is_grad_enabled() and cur.requires_grad
+        if dims == 4:  # (B, C, H, W) steps: per-channel parameters broadcast along the last dim
+            if not grad:
+                with torch.no_grad():
+                    spk = _fn("forward", self.compiled)(_channels_last(cur, 1 if constant else 2), beta, threshold,
+                                                        T, constant)[0]
+                return _channels_first(spk, 2)
+            return _SequenceLast.apply(cur, beta, threshold, T, constant, self.surrogate, self.compiled)
+        beta, threshold = self._shaped(beta, dims), self._shaped(threshold, dims)
+        if not grad:
             with torch.no_grad():
-                return _fn("forward", self.compiled)(cur, beta, threshold, current.shape[0], constant)[0]
-        spk, _ = _Sequence.apply(cur, beta, threshold, current.shape[0], constant, self.surrogate, self.compiled)
+                return _fn("forward", self.compiled)(cur, beta, threshold, T, constant)[0]
+        spk, _ = _Sequence.apply(cur, beta, threshold, T, constant, self.surrogate, self.compiled)
         return spk
 
 
