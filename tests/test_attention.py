@@ -28,6 +28,8 @@ def test_attention_map_of_a_hand_made_activation():
     # scaling the activation leaves the map unchanged; an all-zero activation gives zeros
     assert torch.allclose(attention_map(3.0 * f), a)
     assert torch.equal(attention_map(torch.zeros(2, 3, 2, 2)), torch.zeros(2, 4))
+    # the same map on its 2x2 grid, to show
+    assert torch.allclose(attention_map(f, flatten=False), torch.tensor([[[2 / s, 0.0], [0.0, 4 / s]]]))
 
 
 def test_attention_map_needs_spatial_dimensions():
@@ -82,6 +84,8 @@ def test_attention_maps_of_an_ann_and_of_its_spiking_twin_by_hand():
     # squares 0.09 and 0.16, L2 norm sqrt(0.09^2 + 0.16^2) = sqrt(0.0337)
     n = math.sqrt(0.0337)
     assert torch.allclose(maps["body.layers.1"], torch.tensor([[0.09 / n, 0.0, 0.0, 0.16 / n]]))
+    grid = attention_maps(ann, x, flatten=False)["body.layers.1"]
+    assert grid.shape == (1, 2, 2) and torch.allclose(grid.flatten(1), maps["body.layers.1"])
     # the spiking twin (IF, threshold 0.5) over 4 steps: input 0.3 fires at steps 2 and 4
     # (U 0.3, 0.6 -> spike, 0.4, 0.7 -> spike): rate 0.5; input 0.4 fires at steps 2, 3, 4
     # (U 0.4, 0.8 -> spike, 0.7 -> spike, 0.6 -> spike): rate 0.75

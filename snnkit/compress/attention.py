@@ -51,11 +51,12 @@ __all__ = [
 EPS = 1e-12
 
 
-def attention_map(features: Tensor) -> Tensor:
+def attention_map(features: Tensor, *, flatten: bool = True) -> Tensor:
     """The attention map of an activation: channel-summed squares, flattened, L2-normalised.
 
     Args:
         features: (B, C, H, W) (or any (B, C, ...) with spatial dimensions).
+        flatten: return (B, H*W) (the form the loss uses); False keeps (B, H, W), to show.
 
     Returns:
         (B, H*W): ``a = sum_c F[:, c]^2`` flattened, divided by its L2 norm per sample
@@ -64,8 +65,10 @@ def attention_map(features: Tensor) -> Tensor:
     if features.dim() < 3:
         raise ValueError(f"features of shape {tuple(features.shape)}: expected (B, C, H, W), "
                          "an activation with spatial dimensions")
-    a = features.pow(2).sum(1).flatten(1)  # (B, H*W)
-    return a / a.norm(dim=1, keepdim=True).clamp_min(EPS)
+    squares = features.pow(2).sum(1)  # (B, H, W)
+    a = squares.flatten(1)  # (B, H*W)
+    a = a / a.norm(dim=1, keepdim=True).clamp_min(EPS)
+    return a if flatten else a.reshape(squares.shape)
 
 
 def attention_distance(student: Tensor, meta: Tensor) -> Tensor:
@@ -158,6 +161,7 @@ def attention_maps(
     layers: Sequence[str] | None = None,
     T: int = 1,
     encoding: str = "direct",
+    flatten: bool = True,
 ) -> dict[str, Tensor]:
     """Attention maps of ``model`` on a batch ``x`` (B, C, H, W): ``{layer: (B, H*W)}``.
 
@@ -167,6 +171,7 @@ def attention_maps(
     Args:
         layers: module names (default :func:`attention_layers`).
         T, encoding: time steps and input encoding of an SNN (ignored by an ANN).
+        flatten: False gives each map as (B, H, W), to show.
     """
     layers = attention_layers(model) if layers is None else list(layers)
     spiking = bool(getattr(model, "spiking", False))
@@ -177,7 +182,7 @@ def attention_maps(
             model(model_input(x, T, encoding, spiking=spiking))
     finally:
         model.train(was_training)
-    return {n: attention_map(acts[n].float()) for n in layers}
+    return {n: attention_map(acts[n].float(), flatten=flatten) for n in layers}
 
 
 class AttentionTransfer:
