@@ -11,6 +11,7 @@ are identical to snntorch's, and the ratios of snnkit's best to each peer.
     python benchmarks/engine.py [--repeats 7] [--threads 2] [--compiled-lif] [--json out.json]
     python benchmarks/engine.py --quick --no-compile     # seconds: the code paths only
     python benchmarks/engine.py --device cuda            # the same ratios on a GPU
+    python benchmarks/engine.py --profile snnkit/train   # where a training step's time goes
 
 Variants:
   * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
@@ -36,8 +37,14 @@ reset subtracts theta *before* the next leak: ``H[t] = (1 - 1/tau) V[t-1] + I[t]
 ``beta * theta`` at the next step (and ties at theta fire). norse's ``LIFBox`` is an Euler
 step ``v += dt/tau (I - v)`` (the input scaled by dt/tau = 1 - beta; the threshold here is
 scaled the same way, 0.1), with the same reset-before-leak (``reset_subtract``) and its
-SuperSpike surrogate. Their arithmetic is the same per neuron and step, their spikes are
-not; the output spike rates are printed to show the activity is comparable.
+SuperSpike surrogate. Their work per neuron and step is about the same (a few elementwise
+operations), their spikes are not; the output spike rates are printed to show that the
+activity is comparable. On a CPU, SpikingJelly 2.x runs its LIF sequence through its own
+autograd op (a loop over T with a hand-written backward), as snnkit does.
+
+Targets (CPU, :data:`TARGETS`): training >= 2x snntorch, inference >= 5x snntorch with
+compilation, and >= 1.3x the best peer in each column; the ANN twin is a floor, not a
+peer. ``--profile ROW/KIND`` prints torch.profiler's operator table of one step instead.
 """
 from __future__ import annotations
 
