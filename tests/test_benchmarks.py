@@ -232,9 +232,17 @@ def test_compiled_lif_forward_on_a_hand_computed_sequence(compiled_lif):
     assert float(total) == pytest.approx(g4 * (1 + 1 / 2 + 1 / 4 + 1 / 8 + 1 / 16))
 
 
-def test_compiled_lif_model_matches_the_default_engine(engine, compiled_lif):
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_compiled_lif_model_matches_the_default_engine(engine, compiled_lif, per_channel):
     setup = engine.Setup(T=8, batch=6)
-    model = engine.build(engine.spec_of(setup), seed=0)
+    spec = engine.spec_of(setup)
+    spec = engine.VGGSpec(in_shape=spec.in_shape, num_classes=10, features=spec.features, readout="spike",
+                          neuron=engine.NeuronSpec(beta=0.9, per_channel=per_channel))
+    model = engine.build(spec, seed=0)
+    if per_channel:  # a different leak in every channel
+        with torch.no_grad():
+            for _, layer in lif_layers(model):
+                layer.beta.copy_(torch.linspace(0.5, 0.95, layer.beta.numel()))
     fast = compiled_lif.compile_lif(model, compiled=False)
     assert all(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(fast))
     assert not any(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(model))
