@@ -38,8 +38,12 @@ test-full: $(VENV)/.installed
 test-browser: $(VENV)/.installed
 	$(PY) -m pytest -q -m browser
 
+# the peers (SpikingJelly, norse) come from the 'bench' extra, installed here only
 benchmark: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/pruned.py
+	$(PY) benchmarks/growth.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
