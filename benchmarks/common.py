@@ -9,12 +9,13 @@ times arbitrary step functions (training steps included).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -44,6 +45,19 @@ def round_robin(steps: dict[str, Callable[[], object]], repeats: int, warmup: in
             step()
             times[name].append(time.perf_counter() - t0)
     return times
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run the block with ``n`` torch intra-op threads; the previous count is restored."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads={n!r}: expected an integer >= 1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def per_second(times: Sequence[float], items: int) -> float:

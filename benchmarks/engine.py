@@ -60,7 +60,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import INSTALL_HINT, machine, per_second, profile, round_robin, table, write_json  # noqa: E402
+from common import (INSTALL_HINT, machine, per_second, profile, round_robin, table, torch_threads,  # noqa: E402
+                    write_json)
 
 import snnkit  # noqa: E402
 from snnkit import encoding  # noqa: E402
@@ -397,6 +398,7 @@ def verdicts(res: dict[str, dict], rat: dict[str, dict]) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Parse the command line, run the benchmark with ``--threads`` threads (restored after)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="round-robin rounds (median over them)")
     ap.add_argument("--warmup", type=int, default=2)
@@ -413,6 +415,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny sizes (T=4, batch 8, 1 round): code paths only")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
+    with torch_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict:
     known = ("snntorch", "snntorch+compile", "spikingjelly", "norse", "ann")
     peers = tuple(p for p in args.peers.split(",") if p)
     if any(p not in known for p in peers):
@@ -421,7 +428,6 @@ def main(argv: list[str] | None = None) -> dict:
         peers = tuple(p for p in peers if p != "snntorch+compile")
     setup = Setup(T=4, batch=8) if args.quick else Setup()
     repeats, warmup = (1, 1) if args.quick else (args.repeats, args.warmup)
-    torch.set_num_threads(args.threads)
     info = machine(args.threads)
 
     data = snnkit.data.load_dataset("digits", size=16, seed=0)

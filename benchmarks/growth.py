@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, per_second, round_robin, table, write_json  # noqa: E402
+from common import machine, per_second, round_robin, table, torch_threads, write_json  # noqa: E402
 
 import snnkit  # noqa: E402
 from snnkit import encoding  # noqa: E402
@@ -134,6 +134,7 @@ def plot(by_T: dict[str, dict], by_width: dict[str, dict], path: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Parse the command line, run the benchmark with ``--threads`` threads (restored after)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
@@ -142,9 +143,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="batch 4, T in (2, 4), width x (0.5, 1), 1 round")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
+    with torch_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict:
     setup = Setup(batch=4, base_T=2, Ts=(2, 4), widths=(0.5, 1.0)) if args.quick else Setup()
     repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
-    torch.set_num_threads(args.threads)
     info = machine(args.threads)
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
     x, y = data.train.x[: setup.batch], data.train.y[: setup.batch]

@@ -64,6 +64,16 @@ def test_round_robin_runs_every_step_in_turn_and_per_second_uses_the_median(comm
         common.round_robin(steps, repeats=0)
 
 
+def test_torch_threads_restores_the_thread_count(common):
+    before = torch.get_num_threads()
+    with common.torch_threads(before + 1) as n:
+        assert n == torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads=0"):
+        with common.torch_threads(0):
+            pass
+
+
 def test_table_aligns_columns_and_formats_values(common):
     text = common.table(["name", "x", "note"], [["a", 1.234, "left"], ["bb", 1234.0, None], ["c", True, "x"]])
     lines = text.splitlines()
@@ -114,7 +124,9 @@ def test_engine_ratios_and_targets_from_given_figures(engine):
 
 def test_engine_quick_run_writes_every_row(engine, tmp_path):
     out = tmp_path / "engine.json"
-    res = engine.main(["--quick", "--no-compile", "--json", str(out)])
+    threads = torch.get_num_threads()
+    res = engine.main(["--quick", "--no-compile", "--threads", "1", "--json", str(out)])
+    assert torch.get_num_threads() == threads
     assert json.loads(out.read_text())["setup"] == {"T": 4, "batch": 8, "beta": 0.9, "threshold": 1.0, "seed": 0}
     rows = res["rows"]
     assert rows["snnkit"]["identical_spikes"] is True
@@ -142,7 +154,7 @@ def test_engine_reports_a_missing_peer_instead_of_crashing(engine, monkeypatch):
 
 
 def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
-    res = pruned.main(["--quick", "--json", str(tmp_path / "p.json")])
+    res = pruned.main(["--quick", "--threads", "1", "--json", str(tmp_path / "p.json")])
     assert [(r["net"], r["align"]) for r in res["rows"]] == [("VGG", 1), ("VGG", 4), ("ResNet", 1), ("ResNet", 4)]
     for r in res["rows"]:
         if r["align"] == 1:
@@ -192,7 +204,7 @@ def test_growth_macs_per_sample_of_the_benchmark_net(growth):
 
 def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
     png = tmp_path / "growth.png"
-    res = growth.main(["--quick", "--plot", str(png), "--json", str(tmp_path / "g.json")])
+    res = growth.main(["--quick", "--threads", "1", "--plot", str(png), "--json", str(tmp_path / "g.json")])
     assert png.stat().st_size > 1000
     by_T = res["by_T"]
     assert by_T["T=4"]["macs_per_sample"] == 2 * by_T["T=2"]["macs_per_sample"]  # linear in T
