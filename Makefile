@@ -40,7 +40,8 @@ test-browser: $(VENV)/.installed
 
 # the peers (SpikingJelly, norse) come from the 'bench' extra, installed here only
 benchmark: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[bench]"
+	echo "torch==2.13.0" > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet -c $(VENV)/constraints.txt -e ".[bench]"
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/pruned.py
 	$(PY) benchmarks/growth.py
