@@ -115,11 +115,22 @@ def _run_all(page, url: str, token: str, notebook: str, timeout_s: float) -> Non
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     deadline = time.monotonic() + timeout_s
-    while True:  # done when every code cell shows an execution count and none is running
+    seen_busy, idle_polls = False, 0
+    while True:
+        # done when every code cell shows an execution count (a short notebook), or when the
+        # kernel, busy once, has stayed idle for three polls (a long notebook: JupyterLab
+        # does not keep the prompts of cells scrolled far away in the page)
         prompts = page.evaluate("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                                 ".map(e => e.textContent.trim())")
         if prompts and all(p[1:-2].isdigit() for p in prompts):
             break
+        status = page.evaluate("() => (document.querySelector('#jp-main-statusbar') || {}).textContent || ''")
+        if "Busy" in status:
+            seen_busy, idle_polls = True, 0
+        elif "Idle" in status and seen_busy:
+            idle_polls += 1
+            if idle_polls >= 3:
+                break
         errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
         if errors.count():
             page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}_error.png"))
