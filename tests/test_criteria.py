@@ -52,6 +52,9 @@ def test_layer_activity_matches_the_hand_computed_mean_membrane():
     # spikes: channel 0 fires once in 4 steps (rate 0.25), channel 1 never
     rates = layer_activity(model, x, T=4, kind="spikes")["body.layers.1"]
     assert torch.equal(rates[:, 0], torch.full((3, 2, 2), 0.25)) and not rates[:, 1].any()
+    # the membranes' magnitude: a current of -0.6 gives U = -0.6, -0.9, -1.05, -1.125 (no spike)
+    neg = layer_activity(model, -x, T=4, kind="membrane-magnitude")["body.layers.1"]
+    assert torch.allclose(neg[:, 0], torch.tensor((0.6 + 0.9 + 1.05 + 1.125) / 4))
     with pytest.raises(ValueError, match="kind='volts': expected one of membrane, spikes"):
         layer_activity(model, x, T=4, kind="volts")
     assert model.training  # the training flag is restored

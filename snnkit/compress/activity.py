@@ -23,7 +23,7 @@ from ..models import ResNetSpec, VGGSpec, lif_layers, probe
 __all__ = ["KINDS", "layer_activity", "prunable_layers", "batches"]
 
 #: What :func:`layer_activity` can record.
-KINDS = ("membrane", "spikes")
+KINDS = ("membrane", "spikes", "membrane-magnitude")
 
 
 def batches(x: object, batch_size: int) -> Iterable[Tensor]:
@@ -54,7 +54,8 @@ def layer_activity(
     For a layer whose per-step tensor is (T, B, C, H, W) the result is (N, C, H, W), for a
     linear layer (T, B, C) it is (N, C): ``sum_t U[t] / T`` (U[t] as the layer records it,
     before that step's reset; membrane units, the threshold is one spike's worth) or
-    ``sum_t S[t] / T`` (the firing rate, in spikes per step). The model runs in eval mode
+    ``sum_t S[t] / T`` (the firing rate, in spikes per step) or ``sum_t |U[t]| / T``
+    (``kind="membrane-magnitude"``, the mean L1 membrane potential). The model runs in eval mode
     under ``torch.no_grad``; its training flag is restored afterwards.
 
     Args:
@@ -64,7 +65,7 @@ def layer_activity(
             batches (tensors or ``(x, y)`` pairs).
         T: time steps to simulate, >= 1.
         encoding: how a static batch becomes spikes (see :func:`snnkit.encoding.model_input`).
-        kind: "membrane" or "spikes".
+        kind: "membrane", "spikes" or "membrane-magnitude".
         batch_size: chunk size for a tensor input.
         seed: seeds random encodings ("rate"), so the result is reproducible.
 
@@ -80,7 +81,7 @@ def layer_activity(
     parts: dict[str, list[Tensor]] = {}
 
     def record(name: str, spikes: Tensor, mem: Tensor) -> None:
-        value = mem if kind == "membrane" else spikes
+        value = spikes if kind == "spikes" else mem.abs() if kind == "membrane-magnitude" else mem
         parts.setdefault(name, []).append(value.float().mean(0).cpu())  # (T, B, ...) -> (B, ...)
 
     was_training = model.training

@@ -36,10 +36,8 @@ from typing import Protocol, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..encoding import model_input
-from ..models import probe
 from ..registry import Registry
-from .activity import batches, layer_activity, prunable_layers
+from .activity import layer_activity, prunable_layers
 from .pca import _check_threshold, components_needed, explained_variance
 
 __all__ = [
@@ -312,32 +310,6 @@ def pairwise_cosine(vectors: Tensor) -> float:
     return float(sim[i, j].mean())
 
 
-def _mean_abs_membrane(model: nn.Module, x: object, *, T: int, encoding: str, batch_size: int,
-                       seed: int) -> dict[str, Tensor]:
-    """``{prunable layer: sum_t |U[t]| / T}`` per sample, (N, C, ...), like
-    :func:`~snnkit.compress.activity.layer_activity` but of the membrane's magnitude."""
-    wanted = set(prunable_layers(model))
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    gen = torch.Generator().manual_seed(seed)
-    parts: dict[str, list[Tensor]] = {}
-
-    def record(name: str, spikes: Tensor, mem: Tensor) -> None:
-        if name in wanted:
-            parts.setdefault(name, []).append(mem.float().abs().mean(0).cpu())  # (T, B, ...) -> (B, ...)
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), probe(model, record):
-            for xb in batches(x, batch_size):
-                model(model_input(xb.to(device), T, encoding, generator=gen))
-    finally:
-        model.train(was_training)
-    if not parts:
-        raise ValueError("no input batches were given; expected at least one sample")
-    return {name: torch.cat(chunks) for name, chunks in parts.items()}
-
-
 def _scored(layers: list[str], scores: list[Tensor], keep: float | Sequence[float],
             criterion: str, options: dict) -> Selection:
     return Selection(layers=layers, widths=widths_from_scores(scores, keep),
@@ -360,7 +332,8 @@ def sca_criterion(
     membrane potential ``mean |U[t]|`` over samples, positions and the T steps
     (:func:`sca_scores`). Keeps the ``keep`` best-scored fraction of each layer."""
     layers = prunable_layers(model)
-    mem = _mean_abs_membrane(model, x, T=T, encoding=encoding, batch_size=batch_size, seed=seed)
+    mem = layer_activity(model, x, T=T, encoding=encoding, kind="membrane-magnitude", batch_size=batch_size,
+                         seed=seed)
     return _scored(layers, [sca_scores(mem[n]) for n in layers], keep, "sca",
                    {"T": T, "encoding": encoding, "seed": seed})
 
