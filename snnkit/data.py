@@ -27,7 +27,7 @@ import math
 import numbers
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -160,6 +160,19 @@ class Dataset:
     kind: str
     input_shape: tuple[int, ...]
     classes: list[str] = field(default_factory=list)
+
+    def subset(self, train: int | None = None, *, val: int | None = None, test: int | None = None,
+               seed: int = 0) -> "Dataset":
+        """The same data set with each split cut to at most ``train``/``val``/``test`` samples.
+
+        ``None`` keeps a split whole, and a split smaller than its number is kept whole; each
+        cut is stratified and seeded (:meth:`Split.subset`), so the same arguments give the
+        same samples on every machine.
+        """
+        def cut(split: Split, n: int | None) -> Split:
+            return split.subset(None if n is None else min(n, len(split)), seed=seed)
+
+        return replace(self, train=cut(self.train, train), val=cut(self.val, val), test=cut(self.test, test))
 
 
 def describe(ds: Dataset) -> str:

@@ -483,3 +483,13 @@ def test_event_gestures_motion_end_leaves_only_noise_afterwards():
     for bad in (0, 1.5, -0.2, True):
         with pytest.raises(ValueError, match=r"motion_end=.* expected a fraction of the recording in \(0, 1\]"):
             load_dataset("event-gestures", seed=0, motion_end=bad, **opts)
+
+
+def test_dataset_subset_cuts_each_split_stratified_and_seeded():
+    ds = load_dataset("digits", seed=0, size=8)
+    small = ds.subset(100, test=50, seed=3)
+    assert (len(small.train), len(small.val), len(small.test)) == (100, len(ds.val), 50)
+    assert torch.equal(small.train.x, ds.train.subset(100, seed=3).x)
+    assert torch.bincount(small.train.y, minlength=10).tolist() == [10] * 10
+    assert len(ds.subset(10**6).train) == len(ds.train)
+    assert small.name == ds.name and small.input_shape == ds.input_shape
