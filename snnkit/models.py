@@ -319,15 +319,17 @@ class Net(nn.Module):
         self.body = _Step(*_layers(spec, spiking))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        want = 5 if self.spiking else 4
-        if x.dim() != want:
+        if x.dim() != len(self.spec.in_shape) + (2 if self.spiking else 1):
+            sample = {3: "C, H, W", 2: "C, L", 1: "features"}.get(len(self.spec.in_shape), "...")
             raise ValueError(
-                f"input of shape {tuple(x.shape)}: expected {'(T, B, C, H, W)' if self.spiking else '(B, C, H, W)'}"
+                f"input of shape {tuple(x.shape)}: expected {'(T, B, ' if self.spiking else '(B, '}{sample})"
             )
         return self.body(x, self.spiking)
 
 
-def _layers(spec: VGGSpec | ResNetSpec, spiking: bool) -> list[nn.Module]:
+def _layers(spec, spiking: bool) -> list[nn.Module]:
+    if not isinstance(spec, (VGGSpec, ResNetSpec)):  # a spec that lists its own layers
+        return list(spec.make_layers(spiking))
     act = (lambda c: spec.neuron.make(c)) if spiking else (lambda c: nn.ReLU())
     pool = (lambda: nn.MaxPool2d(2)) if spec.pool == "max" else (lambda: nn.AvgPool2d(2))
     c, h, w = spec.in_shape

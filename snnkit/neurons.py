@@ -14,6 +14,7 @@ Dynamics (matched to ``snntorch.Leaky`` with its default ``reset_delay=True``)::
 
     U[t] = beta * U[t-1] + I[t] - theta * S[t-1]        (reset="subtract")
     U[t] = beta * (1 - S[t-1]) * U[t-1] + I[t]          (reset="zero")
+    U[t] = beta * U[t-1] + I[t]                         (reset="none": no reset)
     S[t] = H(U[t] - theta)
 
 The reset uses the previous step's spike and carries no gradient (it is detached), and the
@@ -31,7 +32,7 @@ from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["LIFState", "lif_step", "lif_sequence", "LIF", "RESETS", "check_lif_params"]
 
-RESETS = ("subtract", "zero")
+RESETS = ("subtract", "zero", "none")
 
 
 class LIFState(NamedTuple):
@@ -75,8 +76,10 @@ def lif_step(
     prev_spk = state.spk.detach()
     if reset == "subtract":
         mem = beta * state.mem + current - prev_spk * threshold
-    else:
+    elif reset == "zero":
         mem = beta * (1 - prev_spk) * state.mem + current
+    else:
+        mem = beta * state.mem + current
     spk = surrogate(mem - threshold)
     return spk, LIFState(mem, spk)
 
@@ -97,6 +100,7 @@ class _LIFSequence(torch.autograd.Function):
         ctx.save_for_backward(mem_all, spk_all, beta, threshold)
         ctx.surrogate = surrogate
         ctx.subtract = reset == "subtract"
+        ctx.zero = reset == "zero"
         ctx.constant = steps is not None
         ctx.mark_non_differentiable(mem_all)
         # no zero-filled (T, B, ...) gradient for the membranes, which carry none
@@ -120,18 +124,18 @@ class _LIFSequence(torch.autograd.Function):
             g.mul_(grad_spk)
         grad_thr = -g.sum(0) if need_thr else None  # dS[t]/dtheta = -dS[t]/dU[t]
         # then g[t] += dU[t+1]/dU[t] * g[t+1], backwards in time: g becomes dL/dU[t].
-        # The reset is detached, so dU[t+1]/dU[t] = beta (subtract) or beta * (1 - S[t]) (zero).
+        # The reset is detached, so dU[t+1]/dU[t] = beta (subtract, none) or beta * (1 - S[t]) (zero).
         # With a constant current its gradient is the sum over steps, accumulated while
         # each step is still in cache.
         total = g[T - 1].clone() if ctx.constant and need_cur else None
-        factor = beta if ctx.subtract else (1 - spk_all[:-1]).mul_(beta)
+        factor = (1 - spk_all[:-1]).mul_(beta) if ctx.zero else beta
         for t in range(T - 1, 0, -1):
-            g[t - 1].addcmul_(g[t], factor if ctx.subtract else factor[t - 1])
+            g[t - 1].addcmul_(g[t], factor[t - 1] if ctx.zero else factor)
             if total is not None:
                 total.add_(g[t - 1])
         grad_beta = None
-        if need_beta:  # dU[t]/dbeta = U[t-1] (subtract) or (1 - S[t-1]) * U[t-1] (zero)
-            prev = mem_all[:-1] if ctx.subtract else mem_all[:-1] * (1 - spk_all[:-1])
+        if need_beta:  # dU[t]/dbeta = U[t-1] (subtract, none) or (1 - S[t-1]) * U[t-1] (zero)
+            prev = mem_all[:-1] * (1 - spk_all[:-1]) if ctx.zero else mem_all[:-1]
             grad_beta = (g[1:] * prev).sum(0)
         if need_thr and ctx.subtract:  # dU[t]/dtheta = -S[t-1]
             grad_thr -= (g[1:] * spk_all[:-1]).sum(0)
@@ -178,9 +182,12 @@ def _lif_forward_inplace(current, beta, threshold, reset: str, steps: int | None
             # so subtracting it with addcmul_ rounds the same as a separate product
             torch.mul(mem_all[t - 1], beta, out=mem)
             mem.add_(cur).addcmul_(spk_all[t - 1], threshold, value=-1.0)
-        else:
+        elif reset == "zero":
             torch.mul(mem_all[t - 1], 1 - spk_all[t - 1], out=mem)
             mem.mul_(beta).add_(cur)
+        else:  # "none": snntorch's beta * U + I, in its order
+            torch.mul(mem_all[t - 1], beta, out=mem)
+            mem.add_(cur)
         torch.gt(mem, threshold, out=spk_all[t])
     return spk_all, mem_all
 
@@ -214,7 +221,7 @@ def lif_sequence(
             computed once and never copied T times).
         beta, threshold: leak and threshold, scalars or tensors broadcasting to (B, ...).
         surrogate: the surrogate gradient of the spike.
-        reset: "subtract" or "zero".
+        reset: "subtract", "zero" or "none".
         steps: T when ``current`` is constant, else None.
         keep_membranes: False promises that the caller discards the returned membranes;
             the backward pass may then reuse their memory (saves a (T, B, ...) buffer).
@@ -239,7 +246,7 @@ class LIF(nn.Module):
     Args:
         beta: initial leak in [0, 1] (membrane decay per step).
         threshold: initial firing threshold.
-        reset: "subtract" (soft reset) or "zero" (hard reset).
+        reset: "subtract" (soft reset), "zero" (hard reset) or "none" (no reset).
         surrogate: a :class:`~snnkit.surrogate.Surrogate` or registry name.
         learn_beta, learn_threshold: make the leak / threshold trainable.
         channels: if given, one leak and one threshold per channel (dimension 2 of the
