@@ -252,3 +252,31 @@ def test_sequential_spec_checks_its_layers():
     assert ann(torch.zeros(3, 1, 6, 6)).shape == (3, 2)
     assert set(dict(ann.named_parameters())) == set(dict(net.named_parameters()))
     assert isinstance(net.body.layers, nn.ModuleList) and not any(isinstance(m, LIF) for m in net.body.layers)
+
+
+def test_reset_none_matches_snntorch_values_and_gradients():
+    """reset='none' (snntorch's pure integration): the hand-written backward agrees with autograd."""
+    from snnkit.neurons import lif_sequence, lif_step
+
+    gen = torch.Generator().manual_seed(5)
+    x = (torch.randn(20, 4, 6, generator=gen) * 0.8 + 0.3).requires_grad_()
+    beta = torch.full((6,), 0.8).requires_grad_()
+    thr = torch.full((6,), 1.0).requires_grad_()
+    spk, mem = lif_sequence(x, beta, thr, ATan(2.0), "none")
+    w = torch.randn(spk.shape, generator=gen)
+    (spk * w).sum().backward()
+    ours = [t.grad.clone() for t in (x, beta, thr)]
+    for t in (x, beta, thr):
+        t.grad = None
+    ref = snn.Leaky(beta=beta, threshold=thr, reset_mechanism="none")
+    state, m_ref, spikes = None, ref.init_leaky(), []
+    for t in range(x.shape[0]):
+        s, m_ref = ref(x[t], m_ref)
+        s2, state = lif_step(x[t], state, beta, thr, ATan(2.0), "none")
+        assert torch.equal(s, s2) and torch.equal(m_ref, state.mem)
+        spikes.append(s)
+    assert torch.equal(torch.stack(spikes), spk) and spk.sum() > 20
+    assert (mem[1:] > thr).any()  # the membrane stays above threshold: no reset happened
+    (torch.stack(spikes) * w).sum().backward()
+    for mine, theirs in zip(ours, (x.grad, beta.grad, thr.grad)):
+        assert torch.allclose(mine, theirs, rtol=1e-5, atol=1e-5)

@@ -111,7 +111,8 @@ def _quant_metadata(record: QuantRecord | None) -> dict:
     if record is None:
         return {}
     return {"quant_scheme": record.scheme, "quant_bits": record.bits, "quant_per_channel": record.per_channel,
-            "quant_scale": record.scale.numpy().astype(np.float32), "quant_codes": record.codes.numpy()}
+            "quant_scale": np.atleast_1d(record.scale.numpy()).astype(np.float32),
+            "quant_codes": record.codes.numpy().astype(np.float32)}
 
 
 def _pair(v) -> tuple[int, int]:
