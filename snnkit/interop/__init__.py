@@ -8,8 +8,8 @@
 """
 from .nir import DEFAULT_DT, fold_batch_norm, from_nir, lif_parameters, read_nir, to_nir, write_nir
 from .snntorch import SUPPORTED_MODULES, SnntorchModel, from_snntorch, run_snntorch, to_snntorch
-from .spec import LAYER_KINDS, Layer, SequentialSpec
+from .spec import LAYER_KINDS, MODULE_KINDS, Layer, SequentialSpec
 
-__all__ = ["LAYER_KINDS", "Layer", "SequentialSpec",
+__all__ = ["LAYER_KINDS", "MODULE_KINDS", "Layer", "SequentialSpec",
            "SUPPORTED_MODULES", "SnntorchModel", "from_snntorch", "run_snntorch", "to_snntorch",
            "DEFAULT_DT", "fold_batch_norm", "from_nir", "lif_parameters", "read_nir", "to_nir", "write_nir"]

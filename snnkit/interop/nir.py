@@ -51,6 +51,7 @@ import copy
 import dataclasses
 import os
 from pathlib import Path
+from typing import Sequence
 
 import nir
 import numpy as np
@@ -59,7 +60,7 @@ from torch import nn
 
 from ..compress.masks import remove_masks
 from ..compress.quant import QuantRecord, quant_records, remove_quantizers
-from ..models import LIF, BasicBlock, Net, NeuronSpec, build
+from ..models import LIF, BasicBlock, Net, NeuronSpec, ResNetSpec, VGGSpec, build
 from .spec import Layer, SequentialSpec
 
 __all__ = ["DEFAULT_DT", "to_nir", "write_nir", "read_nir", "from_nir", "lif_parameters", "fold_batch_norm"]
@@ -115,7 +116,7 @@ def _quant_metadata(record: QuantRecord | None) -> dict:
             "quant_codes": record.codes.numpy().astype(np.float32)}
 
 
-def _pair(v) -> tuple[int, int]:
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
@@ -399,7 +400,8 @@ def _layer_of(name: str, node: nir.NIRNode, shape: tuple) -> tuple[Layer, dict[s
     raise ValueError(f"node {name!r} ({type(node).__name__}): snnkit reads {_READS} nodes")
 
 
-def _tuple(v, one: bool):
+def _tuple(v: object, one: bool) -> int | tuple[int, int]:
+    """A NIR size (scalar or array) as torch wants it: an int (1-D) or a pair (2-D)."""
     a = np.asarray(v).reshape(-1)
     return int(a[0]) if one else tuple(int(x) for x in np.broadcast_to(a, (2,)))
 
@@ -454,12 +456,14 @@ _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
-def _spec_without_bn(spec):
+def _spec_without_bn(spec: VGGSpec | ResNetSpec | SequentialSpec) -> VGGSpec | ResNetSpec | SequentialSpec:
     if isinstance(spec, SequentialSpec):
         layers = []
         for layer in spec.layers:
             if layer.kind.startswith("batchnorm"):
-                j = max(i for i, prev in enumerate(layers) if prev.width is not None)
+                j = max((i for i, prev in enumerate(layers) if prev.width is not None), default=None)
+                if j is None:
+                    raise ValueError(f"{layer.kind} layer before any conv or linear layer: nothing to fold it into")
                 layers[j] = Layer.of(layers[j].kind, layers[j].width, **{**layers[j].kwargs, "bias": True})
             else:
                 layers.append(layer)

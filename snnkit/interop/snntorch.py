@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, NamedTuple
+from typing import Callable, NamedTuple
 
 import snntorch as snn
 import torch
@@ -55,36 +55,18 @@ from torch import nn
 from ..compress.masks import remove_masks
 from ..compress.quant import QuantRecord, remove_quantizers
 from ..models import LIF, Net, NeuronSpec, build
-from ..surrogate import ATan, FastSigmoid
-from .spec import Layer, SequentialSpec, check_in_shape
+from ..surrogate import ATan, FastSigmoid, Surrogate
+from .spec import MODULE_KINDS, Layer, SequentialSpec, check_in_shape
 
 __all__ = ["from_snntorch", "to_snntorch", "run_snntorch", "SnntorchModel", "SUPPORTED_MODULES"]
-
-_TORCH_KINDS: dict[type[nn.Module], str] = {
-    nn.Conv1d: "conv1d", nn.Conv2d: "conv2d", nn.Linear: "linear",
-    nn.MaxPool1d: "maxpool1d", nn.MaxPool2d: "maxpool2d", nn.AvgPool1d: "avgpool1d", nn.AvgPool2d: "avgpool2d",
-    nn.AdaptiveAvgPool1d: "adaptiveavgpool1d", nn.AdaptiveAvgPool2d: "adaptiveavgpool2d",
-    nn.Flatten: "flatten", nn.Dropout: "dropout", nn.BatchNorm1d: "batchnorm1d", nn.BatchNorm2d: "batchnorm2d",
-}
-# the constructor keywords each kind keeps (read back from the module's attributes)
-_OPTIONS: dict[str, tuple[str, ...]] = {
-    "conv1d": ("kernel_size", "stride", "padding", "dilation"),
-    "conv2d": ("kernel_size", "stride", "padding", "dilation"),
-    "maxpool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "maxpool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "avgpool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    "avgpool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
-    "adaptiveavgpool1d": ("output_size",),
-    "adaptiveavgpool2d": ("output_size",),
-    "dropout": ("p",),
-    "batchnorm1d": ("eps", "momentum", "affine", "track_running_stats"),
-    "batchnorm2d": ("eps", "momentum", "affine", "track_running_stats"),
-}
 
 #: What :func:`from_snntorch` reads, in words (used in error messages).
 SUPPORTED_MODULES = ("nn.Conv1d, nn.Conv2d, nn.Linear, nn.MaxPool1d/2d, nn.AvgPool1d/2d, "
                      "nn.AdaptiveAvgPool1d/2d, nn.Flatten, nn.Dropout, nn.BatchNorm1d/2d and snntorch.Leaky "
                      "(init_hidden=True)")
+
+#: an snntorch ``spike_grad``: a function of ``U - threshold`` returning spikes
+SpikeGrad = Callable[[torch.Tensor], torch.Tensor]
 
 # snntorch surrogate factories (their closures' qualified names) -> snnkit registry names
 _SURROGATES = {"atan": ("arctan", "alpha"), "fast_sigmoid": ("fast-sigmoid", "slope")}
@@ -116,11 +98,7 @@ def _refuse(pos: str, module: nn.Module, why: str) -> ValueError:
     return ValueError(f"{type(module).__module__.split('.')[0]}.{type(module).__name__} at position {pos}: {why}")
 
 
-def _options(module: nn.Module, kind: str) -> dict[str, Any]:
-    return {k: getattr(module, k) for k in _OPTIONS.get(kind, ())}
-
-
-def _surrogate_name(spike_grad: Any, pos: str, module: nn.Module) -> tuple[str, float]:
+def _surrogate_name(spike_grad: SpikeGrad, pos: str, module: nn.Module) -> tuple[str, float]:
     """snntorch's ``spike_grad`` closure -> (snnkit surrogate name, parameter)."""
     factory = getattr(spike_grad, "__qualname__", "").split(".<locals>")[0]
     if factory in _SURROGATES:
@@ -135,7 +113,8 @@ def _surrogate_name(spike_grad: Any, pos: str, module: nn.Module) -> tuple[str, 
 
 
 def _leak_shape(value: torch.Tensor, shape: tuple[int, ...], what: str, pos: str, module: nn.Module) -> str:
-    """"layer" for one value, "channel" for one per channel of a (C, ...) sample, else refuse."""
+    """How a leak or threshold is held: "layer" (one value) or "channel" (one per channel of a
+    (C, ...) sample); anything else is refused."""
     if value.numel() == 1:
         return "layer"
     per_channel = (shape[0],) + (1,) * (len(shape) - 1)
@@ -186,20 +165,10 @@ def _leaky_layer(m: nn.Module, pos: str, shape: tuple[int, ...], last: bool, sur
 
 
 def _torch_layer(m: nn.Module, pos: str) -> Layer:
-    kind = _TORCH_KINDS[type(m)]
-    if kind in ("conv1d", "conv2d"):
-        if m.groups != 1 or m.padding_mode != "zeros":
-            raise _refuse(pos, m, f"groups={m.groups}, padding_mode={m.padding_mode!r}: only groups=1 with zero "
-                                  "padding is supported")
-        return Layer.of(kind, m.out_channels, bias=m.bias is not None, **_options(m, kind))
-    if kind == "linear":
-        return Layer.of(kind, m.out_features, bias=m.bias is not None)
-    if kind == "flatten" and (m.start_dim, m.end_dim) != (1, -1):
-        raise _refuse(pos, m, f"start_dim={m.start_dim}, end_dim={m.end_dim}: only Flatten(1, -1) keeps the "
-                              "batch dimension")
-    if kind.startswith("maxpool") and m.return_indices:
-        raise _refuse(pos, m, "return_indices=True is not supported")
-    return Layer.of(kind, **_options(m, kind))
+    try:
+        return Layer.from_module(m)
+    except ValueError as err:
+        raise _refuse(pos, m, str(err)) from err
 
 
 def _check_fits(m: nn.Module, pos: str, shape: tuple[int, ...]) -> None:
@@ -232,7 +201,7 @@ def _spec_of(model: nn.Module, in_shape: tuple[int, ...], surrogate: str | None,
         elif isinstance(m, snn.SpikingNeuron):
             raise _refuse(pos, m, "recurrent, second-order and other snntorch neurons are not supported: "
                                   "snnkit's LIF layer is snntorch.Leaky")
-        elif type(m) in _TORCH_KINDS:
+        elif type(m) in MODULE_KINDS:
             layer = _torch_layer(m, pos)
             _check_fits(m, pos, shape)
         else:
@@ -282,7 +251,7 @@ def from_snntorch(model: nn.Module, in_shape: tuple[int, ...], *, surrogate: str
     return net.train(model.training)
 
 
-def _snntorch_surrogate(s, name: str):
+def _snntorch_surrogate(s: Surrogate, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     if isinstance(s, ATan):
         return snn_surrogate.atan(s.alpha)
     if isinstance(s, FastSigmoid):
@@ -292,7 +261,7 @@ def _snntorch_surrogate(s, name: str):
                      "to_snntorch to choose one (spikes do not depend on it, only gradients do)")
 
 
-def _leaky(m: LIF, name: str, shape: tuple[int, ...], last: bool, spike_grad) -> snn.Leaky:
+def _leaky(m: LIF, name: str, shape: tuple[int, ...], last: bool, spike_grad: SpikeGrad | None) -> snn.Leaky:
     per_channel = (-1,) + (1,) * (len(shape) - 1)
     beta, thr = (p.detach().clone() for p in (m.beta, m.threshold))
     beta, thr = (p.reshape(per_channel) if p.dim() else p for p in (beta, thr))
@@ -301,7 +270,7 @@ def _leaky(m: LIF, name: str, shape: tuple[int, ...], last: bool, spike_grad) ->
                      learn_beta=m.beta.requires_grad, learn_threshold=m.threshold.requires_grad)
 
 
-def to_snntorch(net: Net, *, spike_grad=None) -> SnntorchModel:
+def to_snntorch(net: Net, *, spike_grad: SpikeGrad | None = None) -> SnntorchModel:
     """An snntorch ``nn.Sequential`` computing what a spiking snnkit net computes.
 
     Pruned weights are zeros and quantized weights their dequantized levels (masks and
@@ -338,7 +307,7 @@ def to_snntorch(net: Net, *, spike_grad=None) -> SnntorchModel:
         if isinstance(m, LIF):
             out.append(_leaky(m, name, shape, i == len(layers) - 1, spike_grad))
             continue
-        if type(m) not in _TORCH_KINDS:
+        if type(m) not in MODULE_KINDS:
             raise ValueError(f"{type(m).__name__} at {name}: an nn.Sequential holds a chain of {SUPPORTED_MODULES}"
                              " only (a ResNet block's shortcut does not fit; export the net to NIR instead)")
         layer = _torch_layer(m, name)
@@ -358,7 +327,8 @@ def _reset_states(model: nn.Module) -> None:
             m.reset_mem()
 
 
-def run_snntorch(model: nn.Module, x: torch.Tensor, *, membranes: bool = False):
+def run_snntorch(model: nn.Module, x: torch.Tensor, *,
+                 membranes: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run a per-step snntorch model over a sequence from rest.
 
     Every snntorch neuron's state is reset first; the model is called on ``x[t]`` for each

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..models import NeuronSpec
 
-__all__ = ["Layer", "SequentialSpec", "LAYER_KINDS", "check_in_shape"]
+__all__ = ["Layer", "SequentialSpec", "LAYER_KINDS", "MODULE_KINDS", "check_in_shape"]
 
 _CONVS = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d}
 _POOLS = {
@@ -43,6 +43,27 @@ _NORMS = {"batchnorm1d": nn.BatchNorm1d, "batchnorm2d": nn.BatchNorm2d}
 
 #: Every layer kind a :class:`SequentialSpec` can hold.
 LAYER_KINDS: tuple[str, ...] = (*_CONVS, "linear", *_POOLS, "flatten", "dropout", *_NORMS, "lif")
+
+#: The torch module class of every kind but "lif" -> its kind.
+MODULE_KINDS: dict[type[nn.Module], str] = {
+    cls: kind for kind, cls in {**_CONVS, "linear": nn.Linear, **_POOLS, "flatten": nn.Flatten, "dropout": nn.Dropout,
+                                **_NORMS}.items()
+}
+
+# the constructor keywords each kind keeps, read back from a module's attributes
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "conv1d": ("kernel_size", "stride", "padding", "dilation"),
+    "conv2d": ("kernel_size", "stride", "padding", "dilation"),
+    "maxpool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "maxpool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "avgpool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "avgpool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    "adaptiveavgpool1d": ("output_size",),
+    "adaptiveavgpool2d": ("output_size",),
+    "dropout": ("p",),
+    "batchnorm1d": ("eps", "momentum", "affine", "track_running_stats"),
+    "batchnorm2d": ("eps", "momentum", "affine", "track_running_stats"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,34 @@ class Layer:
     def of(cls, kind: str, width: int | None = None, *, neuron: NeuronSpec | None = None, **options: Any) -> "Layer":
         """``Layer.of("conv2d", 16, kernel_size=3, padding=1)``: options as keywords."""
         return cls(kind, width, tuple(sorted(options.items())), neuron)
+
+    @classmethod
+    def from_module(cls, module: nn.Module) -> "Layer":
+        """The layer a torch module of :data:`MODULE_KINDS` stands for (its widths, options).
+
+        Raises:
+            ValueError: another module, or an option a layer list cannot hold (a grouped
+                or non-zero-padded conv, a Flatten that is not ``Flatten(1, -1)``, max
+                pooling returning indices), with the reason.
+        """
+        kind = MODULE_KINDS.get(type(module))
+        if kind is None:
+            raise ValueError(f"no layer kind for {type(module).__name__}; expected one of "
+                             f"{', '.join(c.__name__ for c in MODULE_KINDS)}")
+        options = {k: getattr(module, k) for k in _OPTIONS.get(kind, ())}
+        if kind in _CONVS:
+            if module.groups != 1 or module.padding_mode != "zeros":
+                raise ValueError(f"groups={module.groups}, padding_mode={module.padding_mode!r}: only groups=1 "
+                                 "with zero padding is supported")
+            return cls.of(kind, module.out_channels, bias=module.bias is not None, **options)
+        if kind == "linear":
+            return cls.of(kind, module.out_features, bias=module.bias is not None)
+        if kind == "flatten" and (module.start_dim, module.end_dim) != (1, -1):
+            raise ValueError(f"start_dim={module.start_dim}, end_dim={module.end_dim}: only Flatten(1, -1) keeps "
+                             "the batch dimension")
+        if kind.startswith("maxpool") and module.return_indices:
+            raise ValueError("return_indices=True is not supported")
+        return cls.of(kind, **options)
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -153,7 +202,7 @@ class SequentialSpec:
 
     @property
     def readout(self) -> str:
-        """"spike" if a LIF layer follows the output layer, else "mem" (output currents)."""
+        """The readout: "spike" if a LIF layer follows the output layer, else "mem" (output currents)."""
         last = self._weighted()[-1]
         return "spike" if any(layer.kind == "lif" for layer in self.layers[last + 1:]) else "mem"
 
