@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import re
 
 import pytest
@@ -246,6 +248,12 @@ def test_sequential_spec_checks_its_layers():
                                          Layer.of("flatten"), Layer.of("linear", 2))))
     with pytest.raises(ValueError, match=r"expected 1 positive ints"):
         spec.with_widths([4, 4])
+    seq, shape = NETS["avgpool2d, adaptiveavgpool2d, zero, none, per-channel learnable beta"]()
+    imported = from_snntorch(seq, shape).spec
+    assert SequentialSpec.from_dict(dataclasses.asdict(imported)) == imported
+    assert SequentialSpec.from_dict(json.loads(json.dumps(dataclasses.asdict(imported)))) == imported
+    with pytest.raises(ValueError, match="KeyError"):
+        SequentialSpec.from_dict({"in_shape": [4]})
     net = build(spec)
     with pytest.raises(ValueError, match=r"expected \(T, B, C, H, W\)"):
         net(torch.zeros(2, 1, 6, 6))

@@ -192,6 +192,24 @@ class SequentialSpec:
         if not self._weighted():
             raise ValueError("layers: expected at least one conv or linear layer")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SequentialSpec":
+        """The inverse of ``dataclasses.asdict(spec)`` (lists may stand for tuples), e.g. for checkpoints.
+
+        Raises:
+            ValueError: a key is missing or a value is not accepted.
+        """
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+        try:
+            layers = tuple(Layer(layer["kind"], layer.get("width"), tup(layer.get("options", ())),
+                                 NeuronSpec(**layer["neuron"]) if layer.get("neuron") else None)
+                           for layer in d["layers"])
+            return cls(tup(d["in_shape"]), layers)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"spec dict {d!r}: {type(err).__name__}: {err}") from err
+
     def _weighted(self) -> list[int]:
         return [i for i, layer in enumerate(self.layers) if layer.width is not None]
 
