@@ -1,4 +1,4 @@
-"""Helpers shared by the interop tests: weights and inputs on which float sums are exact.
+"""Functions shared by the interop tests: weights and inputs on which float sums are exact.
 
 Two implementations of the same network may sum a convolution in different orders (snnkit
 runs convolutions over all steps at once in channels-last layout; snntorch and the NIR
