@@ -13,11 +13,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import stats
 from .notebook import PROFILES, runner
 
 
@@ -164,7 +164,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
           f"{len(result.failures)} failed")
     print(f"table:   {out / sweep.TABLE_NAME} ({len(table)} run(s))")
     print(f"summary: {out / sweep.SUMMARY_NAME} (per grid point: n, mean, std, 95% t-interval)")
-    metrics = sweep.numeric_columns(table, exclude=[*names, "seed", "run_id", sweep.RUN_SECONDS])
+    metrics = stats.numeric_columns(table, exclude=[*names, "seed", "run_id", sweep.RUN_SECONDS])
     chosen = args.plot if args.plot is not None else metrics[:1]
     if len(table) and chosen:
         if names:
@@ -177,17 +177,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(f"figure:  {path} ({', '.join(chosen)} against {x})")
         print(sweep.format_summary(summary, chosen, names))
         if summary["n"].max() < 2:
-            print("  (one seed per grid point: std and intervals are NaN; use --seeds 2 or more)")
+            print("  (one seed per grid point: no intervals; use --seeds 2 or more)")
     for a, b in args.compare:
-        diff = sweep.paired_difference(table, a, b, by=names)
+        diff = stats.paired_difference(table, a, b, by=names)
         path = out / f"compare_{a}_vs_{b}.csv"
-        sweep._write_text(path, diff.to_csv(index=False))
+        sweep.write_text(path, diff.to_csv(index=False))
         print(f"paired {a} - {b} (95% t-interval over the runs of each grid point; {path}):")
-        for _, r in diff.iterrows():
-            where = ", ".join(f"{n}={r[n]}" for n in names) or "all runs"
-            p = "" if math.isnan(r["p_value"]) else f", p={r['p_value']:.3g}"
-            print(f"  {where}: {sweep._fmt(r['mean_diff'])} [{sweep._fmt(r['ci_low'])}, "
-                  f"{sweep._fmt(r['ci_high'])}]  (n={r['n']}{p})")
+        print(sweep.format_comparison(diff, names))
     for outcome in result.failures:
         print(sweep.format_failure(outcome, out), file=sys.stderr)
     if result.failures:
