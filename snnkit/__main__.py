@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnkit run|list|sweep``.
+"""Command line: ``python -m snnkit run|list|sweep|report``.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
         -p epochs 3 -p timesteps_schedule "[25, 10, 5]"
     python -m snnkit sweep notebooks/01_spatiotemporal_pca.ipynb --profile full --out out/vt \\
         --grid variance_threshold=0.95,0.99,0.999 --seeds 10 --jobs 2 --plot accuracy_pruned
+    python -m snnkit report out/vt
 """
 
 from __future__ import annotations
@@ -94,7 +95,37 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true",
                     help="check everything and list the points, run nothing")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rep = sub.add_parser(
+        "report", help="one markdown table of the claims recorded by every run in a folder",
+        description="Find every finished run under OUT (a `run --out` folder, a `sweep` folder, or "
+                    "several), pool each claim's per-seed values over the runs of the same notebook "
+                    "and grid point, decide it with the notebooks' one verdict rule (snnkit.claims) "
+                    "and print one markdown table: paper, claim, paper's number, here (mean), 95%% "
+                    "interval, seeds, verdict.")
+    rep.add_argument("out", type=Path, metavar="OUT", help="the folder to read")
+    rep.add_argument("--output", "-o", type=Path, default=None,
+                     help="also write the table to this markdown file")
     return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .notebook.sweep import write_text
+    from .report import report_table
+
+    table, runs, skipped = report_table(args.out)
+    for folder in skipped:
+        print(f"left out (failed or unfinished): {folder}", file=sys.stderr)
+    if not len(table):
+        print(f"no claims recorded by the {len(runs)} finished run(s) under {args.out}", file=sys.stderr)
+        return 1
+    text = table.to_markdown() + "\n"
+    print(text, end="")
+    if args.output is not None:
+        write_text(args.output, text)
+    notebooks = len({r.notebook for r in runs})
+    print(f"{len(table)} claim(s) from {len(runs)} run(s) of {notebooks} notebook(s)"
+          + (f"; written to {args.output}" if args.output is not None else ""), file=sys.stderr)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -202,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_list(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
