@@ -46,11 +46,11 @@ direction                  holds when      ``t``
    values are all equal.
 
 The verdict names its rule's inputs (:class:`Verdict`: the interval, the threshold and
-the reason), and :func:`table` shows verdicts for a reader without cutting any text.
+the reason), and :func:`claims_table` shows verdicts for a reader without cutting any text.
 
 Example (a notebook's claims cell)::
 
-    from snnkit.claims import Claim, accuracy_ceiling, table
+    from snnkit.claims import Claim, accuracy_ceiling, claims_table
 
     BEATS_MAGNITUDE = Claim.better(
         "attention_vs_magnitude", paper="2", a="attention-guided", b="magnitude pruning",
@@ -58,7 +58,7 @@ Example (a notebook's claims cell)::
         quantity="SNN test accuracy", scale=100, unit="points", paper_value="better")
     verdicts = [rec.claim(BEATS_MAGNITUDE, values=attention_acc, baseline=magnitude_acc,
                           seeds=SEEDS)]
-    table(verdicts)
+    claims_table(verdicts)
 """
 
 from __future__ import annotations
@@ -207,7 +207,8 @@ class Claim:
         if self.direction in (AT_LEAST, AT_MOST):
             return float(self.target)
         sign = 1.0 if self.higher_is_better else -1.0
-        return sign * self.target if self.direction == BETTER else -sign * self.target
+        t = sign * self.target if self.direction == BETTER else -sign * self.target
+        return t + 0.0  # no -0
 
     @property
     def threshold_text(self) -> str:
@@ -516,16 +517,15 @@ def decide_pooled(claim: Claim, evidence: Sequence[Evidence], confidence: float 
     lo, hi = (iv.mean, iv.mean) if iv.n == 1 else (iv.low, iv.high)
     if claim.above:
         yes, no = (lo > t, hi <= t) if claim.strict else (lo >= t, hi < t)
-        side, other = "above", "below"
+        side, other = ("above", "at or below") if claim.strict else ("at or above", "below")
     else:
         yes, no = (hi < t, lo >= t) if claim.strict else (hi <= t, lo > t)
-        side, other = "below", "above"
+        side, other = ("below", "at or above") if claim.strict else ("at or below", "above")
     where = "the value" if iv.n == 1 else "every value" if lo == hi else "the whole interval"
     if yes:
         return verdict(REPRODUCED, f"{where} is {side} {unit_t}")
     if no:
-        return verdict(NOT_REPRODUCED, f"{where} is {other} {unit_t}" if not (lo == hi == t)
-                       else f"{where} equals {unit_t}, not {side} it")
+        return verdict(NOT_REPRODUCED, f"{where} is {other} {unit_t}")
     return verdict(INCONCLUSIVE, f"the interval holds {unit_t}")
 
 
@@ -580,7 +580,7 @@ class ClaimsTable:
         return len(self.rows)
 
 
-def table(verdicts: Iterable[Verdict], columns: Sequence[str] | None = None) -> ClaimsTable:
+def claims_table(verdicts: Iterable[Verdict], columns: Sequence[str] | None = None) -> ClaimsTable:
     """The verdicts as a :class:`ClaimsTable` (the last line of a notebook's claims cell).
 
     The notebook's table has the columns of ``snnkit report``; ``columns`` picks some

@@ -118,7 +118,7 @@ def test_quantity_claims_hand_computed():
     yes = decide(COMPRESSION, [11.0, 11.5, 12.0])  # 11.5 -/+ 0.5 * HALF3 = [10.258, 12.742]
     assert yes.outcome == C.REPRODUCED and yes.label == "reproduced"
     assert (yes.interval.low, yes.interval.high) == pytest.approx((11.5 - 0.5 * HALF3, 11.5 + 0.5 * HALF3))
-    assert yes.reason == "the whole interval is above 10x"
+    assert yes.reason == "the whole interval is at or above 10x"
     no = decide(COMPRESSION, [5.0, 6.0, 5.5])  # [4.258, 6.742]: below 10
     assert no.outcome == C.NOT_REPRODUCED and no.reason == "the whole interval is below 10x"
     maybe = decide(COMPRESSION, [8.0, 10.0, 12.0])  # [5.03, 14.97] holds 10
@@ -149,7 +149,7 @@ def test_paired_claims_hand_computed():
     assert v.here == "+3.00 points (attention-guided 0.920, magnitude 0.890)"
     assert v.interval_text == "+0.52 to +5.48"
     tie = decide(BEATS, [0.9, 0.8], baseline=[0.9, 0.8])  # "better" is strict: a tie is not better
-    assert tie.outcome == C.NOT_REPRODUCED and tie.reason == "every value equals +0 points, not above it"
+    assert tie.outcome == C.NOT_REPRODUCED and tie.reason == "every value is at or below +0 points"
     spans = decide(BEATS, [0.90, 0.88, 0.94], baseline=[0.89, 0.89, 0.90])  # differences 1, -1, 4
     assert spans.outcome == C.INCONCLUSIVE
     # a shared reference measured once: differences against it
@@ -163,6 +163,7 @@ def test_paired_claims_hand_computed():
     # lower is better (energy): -1, -0.9, -1.1 uJ -> [-1.248, -0.752], below 0
     cheaper = Claim.better("energy", paper="3", text="A needs less energy", a="A", b="B", unit="uJ",
                            higher_is_better=False)
+    assert cheaper.threshold_text == "+0 uJ" and ISO.threshold_text == "-1 points"
     assert decide(cheaper, [1.0, 1.1, 0.9], baseline=[2.0, 2.0, 2.0]).outcome == C.REPRODUCED
     assert decide(cheaper, [3.0, 3.1, 2.9], baseline=[2.0, 2.0, 2.0]).outcome == C.NOT_REPRODUCED
     within = Claim.not_worse("e", paper="3", text="t", a="A", b="B", margin=0.5, higher_is_better=False)
@@ -229,14 +230,14 @@ def test_declaration_and_decision_errors(make, message):
 def test_claims_table_shows_every_character():
     long = "x" * 300 + " | end"
     v = decide(Claim.at_least("k", paper="1", text=long, target=1), [2.0, 2.0])
-    shown = C.table([v])
+    shown = C.claims_table([v])
     assert long.replace("|", "\\|") in shown.to_markdown() and "..." not in shown.to_markdown()
     assert "x" * 300 + " | end" in shown._repr_html_() and "<td style='text-align:left'>reproduced</td>" in \
         shown._repr_html_()
     assert repr(shown) == shown.to_markdown() and len(shown) == 1
     assert list(shown.to_frame().columns) == list(C.COLUMNS)
-    assert C.table([v], columns=["claim", "verdict"]).to_markdown().splitlines()[0] == "| claim | verdict |"
-    assert str(v) == f"{long}: 2.00, 2.00-2.00; reproduced (every value is above 1)"
+    assert C.claims_table([v], columns=["claim", "verdict"]).to_markdown().splitlines()[0] == "| claim | verdict |"
+    assert str(v) == f"{long}: 2.00, 2.00-2.00; reproduced (every value is at or above 1)"
 
 
 def test_recorder_claim_writes_results_json(tmp_path):
@@ -246,7 +247,8 @@ def test_recorder_claim_writes_results_json(tmp_path):
     stored = json.loads((tmp_path / "results.json").read_text())["claims"]["attention_vs_magnitude"]
     assert stored["verdict"] == "reproduced" and stored["seeds"] == [0, 100, 200]
     assert stored["claim"]["a"] == "attention-guided" and stored["mean"] == pytest.approx(3.0)
-    with pytest.raises(ValueError, match=r"claim 'attention_vs_magnitude' is recorded twice"):
-        rec.claim(BEATS, [0.9], baseline=[0.9])
+    rec.claim(BEATS, [0.9], baseline=[0.8])  # a cell run again replaces its claims
+    stored = json.loads((tmp_path / "results.json").read_text())["claims"]
+    assert list(stored) == ["attention_vs_magnitude"] and stored["attention_vs_magnitude"]["values"] == [0.9]
     with pytest.raises(ValueError, match=r"record name 'claims': kept for the claims"):
         rec.record("claims", 1)

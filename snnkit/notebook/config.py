@@ -538,16 +538,15 @@ class Recorder:
         """Decide ``claim`` from this run's per-seed values (:func:`snnkit.claims.decide`,
         whose arguments these are), store the declaration, the values and the verdict in
         results.json under ``claims`` -> ``claim.key`` (``snnkit report`` pools them across
-        runs), and return the :class:`~snnkit.claims.Verdict`.
+        runs), and return the :class:`~snnkit.claims.Verdict`. Recording a claim again (a
+        cell run twice) replaces it, as :meth:`record` does.
 
         Raises:
-            ValueError: a claim key recorded twice in this run, or what ``decide`` raises.
+            ValueError: what ``decide`` raises.
         """
         verdict = decide(claim, values, baseline=baseline, reference=reference, seeds=seeds,
                          untestable=untestable)
         recorded = self._results.setdefault(CLAIMS_KEY, {})
-        if claim.key in recorded:
-            raise ValueError(f"claim {claim.key!r} is recorded twice in this run; give each claim its own key")
         recorded[claim.key] = to_jsonable(verdict.to_dict(), f"{CLAIMS_KEY}.{claim.key}")
         self._write()
         return verdict
