@@ -25,6 +25,7 @@ from typing import Any
 from .claims import COLUMNS, Claim, ClaimsTable, Evidence, Verdict, decide_pooled
 from .notebook.config import CLAIMS_KEY
 from .notebook.runner import RUN_RECORD
+from .notebook.sweep.tables import read_json
 
 RESULTS = "results.json"
 
@@ -67,13 +68,6 @@ class Pooled:
     runs: tuple[Path, ...]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def find_runs(out: str | os.PathLike[str]) -> tuple[list[Run], list[Path]]:
     """The finished runs under ``out`` that recorded claims, in path order, and the run
     folders left out (failed, or without a readable ``run.json``).
@@ -91,11 +85,11 @@ def find_runs(out: str | os.PathLike[str]) -> tuple[list[Run], list[Path]]:
         parts = folder.relative_to(root).parts
         if any(p.startswith(".") or p.endswith(".failed") for p in parts):
             continue
-        record = _read_json(folder / RUN_RECORD)
+        record = read_json(folder / RUN_RECORD)
         if not isinstance(record, dict) or record.get("ok") is not True:
             skipped.append(folder)
             continue
-        results = _read_json(path)
+        results = read_json(path)
         claims = results.get(CLAIMS_KEY) if isinstance(results, dict) else None
         if not isinstance(claims, dict) or not claims:
             continue
