@@ -134,6 +134,13 @@ def test_quantity_claims_hand_computed():
     assert decide(Claim.at_most("kl", paper="5", text="t", target=0.6), [0.5, 0.5]).outcome == C.REPRODUCED
 
 
+def test_the_decided_sample():
+    assert BEATS.sample([0.9, 0.8], [0.85, 0.8]) == pytest.approx([5.0, 0.0])
+    assert BEATS.pairs({0: 0.9, 1: 0.8}, {1: 0.7}) == [(0.8, 0.7)]  # seed 1 only
+    assert COMPRESSION.sample({3: 9.0, 4: None, 5: 11.0}) == [9.0, 11.0]
+    assert Claim.at_most("d", paper="1", text="t", target=1, scale=100).sample([0.012]) == pytest.approx([1.2])
+
+
 def test_exact_claims_are_decided_by_one_value():
     t_lowered = Claim.at_least("t", paper="1", text="T lowered 4x", target=4, unit="x", exact=True)
     assert decide(t_lowered, [5.0]).outcome == C.REPRODUCED

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from snnkit import stats
 from snnkit.notebook import REPO_ROOT, sweep
 from snnkit.notebook.sweep import Point
 
@@ -134,6 +135,18 @@ def test_flatten_and_collect_table(tmp_path):
     assert list(table.columns) == ["run_id", "x", "seed", "results.x", "acc", "by.2", "run_seconds"]
     assert table.to_dict("records") == [{"run_id": "x=1,seed=0", "x": 1, "seed": 0, "results.x": 5,
                                          "acc": 0.5, "by.2": 0.1, "run_seconds": 3.5}]
+
+
+def test_printed_summary_and_comparison_have_no_nan():
+    table = pd.DataFrame({"x": [1, 1, 1, 2], "a": [0.9, 0.8, 0.85, 0.5], "b": [0.8, 0.8, 0.75, 0.4]})
+    summary = stats.summarize(table, ["x"], metrics=["a"])
+    assert sweep.format_summary(summary, ["a"], ["x"]).splitlines() == [
+        "  x=1  a: 0.850 (0.726-0.974), 3 seeds",  # 0.85 -/+ 4.302653 * 0.05 / sqrt(3)
+        "  x=2  a: 0.500, one run, no interval"]
+    diff = stats.paired_difference(table, "a", "b", by=["x"])
+    assert sweep.format_comparison(diff, ["x"]).splitlines() == [
+        "  x=1: +0.067 (-0.077 to +0.210), 3 seeds, p=0.184",
+        "  x=2: +0.100, one run, no interval"]
 
 
 # ------------------------------------------------------------------------- validation
