@@ -268,7 +268,7 @@ def test_resume_after_a_failed_point(tmp_path):
     table = pd.read_csv(out / "sweep.csv")
     assert table[["x", "seed", "value", "double"]].values.tolist() == [[1, 0, 10, 2], [2, 0, 20, 4], [3, 0, 30, 6]]
     assert not (out / "x=3,seed=0.failed").exists()
-    assert sweep.paired_difference(table, "double", "value", by=["x"])["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
+    assert stats.paired_difference(table, "double", "value", by=["x"])["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
 
     # another profile into the same folder is refused, not mixed in
     with pytest.raises(ValueError, match=r"x=1,seed=0 holds a run with profile 'smoke' .* asks for profile 'full'"):
