@@ -113,7 +113,8 @@ class Claim:
 
     Attributes:
         key: its name in ``results.json`` (``results["claims"][key]``), without ``.``.
-        paper: which paper (``"1"`` .. ``"5"``, ``"all"``), as the report's first column.
+        paper: which paper (``"1"`` .. ``"5"``; the comparison notebook adds the method,
+            ``"1 (PCA)"``), as the report's first column.
         text: the claim as a reader reads it.
         direction: one of :data:`DIRECTIONS`.
         target: the target of ``at_least``/``at_most``, or the margin (>= 0) of
@@ -366,8 +367,9 @@ class Verdict:
         claim: the declaration.
         outcome: one of :data:`OUTCOMES`.
         interval: mean and t interval of the decided sample (after ``scale``).
-        reason: why, in words (``"the whole interval is above 10x"``, ``"one run"``,
-            ``"full precision accuracy 1.000 is at the ceiling 0.99"``).
+        reason: why, in words (``"the whole interval is at or above 10x"``, ``"one run:
+            9.60x against 10x, no interval"``, ``"full precision at the data's ceiling: mean
+            accuracy 1.000 >= 0.990"``).
         evidence: the runs it was decided from (one per notebook run; several when pooled).
         mean_a, mean_b: for a paired claim, the means of A and B (raw values).
     """
