@@ -677,7 +677,8 @@ def test_mnist1d_generation_leaves_global_random_state_alone():
 
 
 def test_mnist1d_unit_scale(mnist1d):
-    unit = load_dataset("mnist1d")  # the default
+    assert torch.equal(load_dataset("mnist1d").test.x, mnist1d.test.x)  # "standard" is the default
+    unit = load_dataset("mnist1d", scale="unit")
     lo, hi = float(mnist1d.train.x.min()), float(mnist1d.train.x.max())
     torch.testing.assert_close(unit.train.x, (mnist1d.train.x - lo) / (hi - lo))
     assert unit.train.x.min() == 0 and unit.train.x.max() == 1

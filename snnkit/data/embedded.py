@@ -146,7 +146,7 @@ def _mnist1d_arrays(overrides: dict | None = None) -> dict[str, np.ndarray]:
     }
 
 
-def load_mnist1d(seed: int, *, root: Path, scale: str = "unit") -> Dataset:
+def load_mnist1d(seed: int, *, root: Path, scale: str = "standard") -> Dataset:
     """MNIST-1D (Greydanus 2020): 10 classes of 1-D sequences, ``(1, 40)`` per sample.
 
     Made by the ``mnist1d`` package's ``make_dataset`` with its default arguments
@@ -161,11 +161,13 @@ def load_mnist1d(seed: int, *, root: Path, scale: str = "unit") -> Dataset:
     giving 3500 / 500 / 1000. The split does not depend on ``seed`` (unused).
 
     Args:
-        scale: ``"unit"`` (default) maps the values affinely to [0, 1] with the minimum and
-            maximum of the training sequences (test values outside are clipped), as the
-            kit's encoders expect intensities (``rate`` reads them as probabilities);
-            ``"standard"`` keeps the published values (mean 0, standard deviation 1 over
-            the whole set).
+        scale: ``"standard"`` (default) keeps the published values (mean 0, standard
+            deviation 1 over the whole set; direct input feeds them to the first layer as
+            they are). ``"unit"`` maps them affinely to [0, 1] with the minimum and maximum
+            of the published training sequences (test values outside are clipped): use it
+            for ``rate`` or ``latency`` input, which read values as probabilities or
+            intensities and would clip every negative value to 0. Without batch norm or
+            biases, a net cannot remove the offset that ``"unit"`` adds, and learns less.
     """
     if scale not in MNIST1D_SCALES:
         raise ValueError(f"scale={scale!r} is not accepted; expected one of {', '.join(MNIST1D_SCALES)}")
