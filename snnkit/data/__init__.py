@@ -14,6 +14,8 @@ Names accepted by :func:`load_dataset` (see :data:`DATASETS`):
 * ``mnist1d`` -- MNIST-1D from its published generator (no files needed).
 * ``event-digits`` -- an N-MNIST-like event version of ``digits`` (synthetic, no files).
 * ``event-gestures`` -- a DVS128-Gesture stand-in of 11 moving patterns (synthetic, no files).
+* ``event-gestures-hard`` -- 12 periodic gestures in sensor noise, below the accuracy
+  ceiling (synthetic, no files).
 * ``mnist``, ``fashion-mnist``, ``cifar10`` -- real data read from local files.
 * ``dvs-gesture``, ``n-mnist`` -- real event data read from local files through tonic.
 
@@ -23,21 +25,26 @@ layouts and where to get each file.
 
 The package, one job per module: :mod:`~snnkit.data.containers` (splits and how they are
 cut), :mod:`~snnkit.data.cache` (the on-disk cache), :mod:`~snnkit.data.embedded` (data that
-ships inside packages), :mod:`~snnkit.data.events` (generated event data),
+ships inside packages), :mod:`~snnkit.data.events` and :mod:`~snnkit.data.periodic_gestures`
+(generated event data),
 :mod:`~snnkit.data.files` and :mod:`~snnkit.data.event_files` (readers of local files),
-:mod:`~snnkit.data.loading` (the registry and :func:`load_dataset`).
+:mod:`~snnkit.data.loading` (the registry and :func:`load_dataset`), and
+:mod:`~snnkit.data.reference` (what the kit's dense nets reach on each embedded set; not
+imported with the package, it trains nets).
 """
 from .containers import Dataset, Split, describe
 from .event_files import events_to_frames
 from .events import GESTURE_CLASSES, brightness_events
 from .files import data_root, read_idx
 from .loading import DATASETS, EMBEDDED, LOADERS, load_dataset
+from .periodic_gestures import PERIODIC_GESTURE_CLASSES
 
 __all__ = [
     "DATASETS",
     "EMBEDDED",
     "LOADERS",
     "GESTURE_CLASSES",
+    "PERIODIC_GESTURE_CLASSES",
     "Dataset",
     "Split",
     "brightness_events",

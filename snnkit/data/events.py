@@ -219,7 +219,9 @@ def load_event_gestures(
     whole gesture (fade-in and motion) is over; afterwards the pattern holds still, so
     only noise events follow, as when a person finishes a gesture and stands still. At 1
     evidence builds up until the last step; at 0.5 the second half adds nothing, which
-    is the redundancy in time that temporal pruning can remove.
+    is the redundancy in time that temporal pruning can remove, built into the data. For
+    redundancy that comes from the motion itself (gestures that repeat), use
+    ``event-gestures-hard`` (:mod:`snnkit.data.periodic_gestures`).
 
     ``n_per_class`` samples of each class are split 70/10/20 % into train/val/test.
     Per-sample shape: ``(timesteps, 2, size, size)``.

@@ -54,8 +54,8 @@ def load_dataset(
             ignored by the sets that need neither.
         seed: fixes the seeded splits and the synthetic randomness of ``digits``,
             ``event-digits`` and ``event-gestures`` and the validation carve of the real
-            file sets; the newer sets (``mnist-5k``, ``mnist1d``) have a fixed split and do
-            not use it.
+            file sets; the newer sets (``mnist-5k``, ``mnist1d``, ``event-gestures-hard``)
+            have a fixed split, the same for every seed, and do not use it.
         **options: per data set, e.g. ``size`` and ``timesteps``; see each loader's
             docstring (``LOADERS.get(name)``). An unknown option raises ``ValueError``
             listing the accepted ones.

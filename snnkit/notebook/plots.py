@@ -48,11 +48,12 @@ def samples(ds, n: int | None = None, split: str = "train") -> Figure:
 
 
 def _draw_sample(ax, x: torch.Tensor, kind: str) -> None:
-    """One sample on ``ax``: an image (C, H, W), a line (C, L) or events (T, 2, H, W) as ON - OFF summed over time."""
+    """One sample on ``ax``: an image (C, H, W), a line (C, L), or events (T, 2, H, W) as all
+    events (ON + OFF) summed over time, which traces the path of whatever moved."""
     if kind == "event":
-        img = (x[:, 0] - x[:, 1]).sum(0).numpy()
-        lim = max(abs(img).max(), 1e-6)
-        ax.imshow(img, cmap="coolwarm", vmin=-lim, vmax=lim)
+        img = x.sum((0, 1)).numpy()
+        # the 99th percentile, not the maximum: a hot pixel would wash out everything else
+        ax.imshow(img, cmap="magma", vmin=0, vmax=max(float(np.percentile(img, 99)), 1e-6))
     elif x.dim() == 2:  # (C, L): one line per channel
         for c in range(x.shape[0]):
             ax.plot(np.arange(x.shape[1]), x[c].numpy(), lw=1, color=sns.color_palette()[c % 10])
@@ -67,7 +68,8 @@ def data_grid(datasets: Sequence, split: str = "train", notes: Mapping[str, str]
 
     Rows are labelled with the set's name, per-sample shape, split sizes and number of
     classes, plus ``notes[name]`` when given (e.g. an accuracy). Images are drawn in grey,
-    sequences (C, L) as lines, events as ON - OFF counts summed over time (red ON, blue OFF).
+    sequences (C, L) as lines, events as the number of events (ON + OFF) at each pixel over
+    the whole clip (bright: many).
     """
     datasets = list(datasets)
     if not datasets:
