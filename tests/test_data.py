@@ -798,7 +798,9 @@ def test_reference_run_trains_the_tour_net_on_a_set():
 
 
 def test_reference_main_prints_a_markdown_row(capsys):
+    threads = torch.get_num_threads()
     assert reference_main(["event-digits", "--epochs", "0"]) == 0  # 0 epochs: evaluation only
+    assert torch.get_num_threads() == threads  # the one-thread protocol does not leak out
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| set | T | dense ANN | dense SNN | SNN seconds per epoch | SNN at T/4, T/2, 3T/4 |"
     cells = [c.strip() for c in lines[2].strip("|").split("|")]

@@ -101,15 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=REFERENCE_EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    print("| set | T | dense ANN | dense SNN | SNN seconds per epoch | SNN at T/4, T/2, 3T/4 |")
-    print("|---|---|---|---|---|---|")
-    for name in args.names:
-        start = time.perf_counter()
-        r = reference_run(name, epochs=args.epochs, seed=args.seed)
-        shorter = ", ".join(f"{a:.3f} (T={t})" for t, a in r.snn_shorter)
-        print(f"| `{name}` | {r.T} | {r.ann:.3f} | {r.snn:.3f} | {r.snn_seconds_per_epoch:.1f} | {shorter} |", flush=True)
-        print(f"  ({time.perf_counter() - start:.0f} s in all)", file=sys.stderr, flush=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the protocol's one thread; restored, as a caller may go on
+    try:
+        print("| set | T | dense ANN | dense SNN | SNN seconds per epoch | SNN at T/4, T/2, 3T/4 |")
+        print("|---|---|---|---|---|---|")
+        for name in args.names:
+            start = time.perf_counter()
+            r = reference_run(name, epochs=args.epochs, seed=args.seed)
+            shorter = ", ".join(f"{a:.3f} (T={t})" for t, a in r.snn_shorter)
+            print(f"| `{name}` | {r.T} | {r.ann:.3f} | {r.snn:.3f} | {r.snn_seconds_per_epoch:.1f} | {shorter} |",
+                  flush=True)
+            print(f"  ({time.perf_counter() - start:.0f} s in all)", file=sys.stderr, flush=True)
+    finally:
+        torch.set_num_threads(threads)
     return 0
 
 
