@@ -8,7 +8,8 @@ observations. The layer keeps as many channels as principal components are
 needed to explain a given fraction of the variance.
 
 Recording the potentials belongs to :mod:`snnkit.compress.activity`; the criterion that
-puts the two together is ``"pca"`` in :data:`snnkit.compress.criteria.CRITERIA`. This module
+puts the two together is the ``"pca-variance"`` importance of :mod:`snnkit.compress.importance`
+(with the ``"variance"`` planner of :mod:`snnkit.compress.planners`). This module
 holds the pure maths: recorded tensors in, variance ratios and widths out.
 """
 
