@@ -145,9 +145,9 @@ class Run:
         return evaluate(model, part, cfg) if self.evaluate and part is not None else math.nan
 
     def result(self, model: nn.Module, T: int, info: Mapping[str, Any] | None = None) -> Compressed:
-        """The :class:`Compressed` of this run."""
-        return Compressed(model, self.method, int(T), list(self.steps), dict(info or {}),
-                          time.perf_counter() - self._t0)
+        """The :class:`Compressed` of this run (``T`` is 1 for an ANN, whatever is given)."""
+        return Compressed(model, self.method, int(T) if is_spiking(model) else 1, list(self.steps),
+                          dict(info or {}), time.perf_counter() - self._t0)
 
 
 #: ``fn(model, data, cfg, run, **params) -> Compressed``: a method as :func:`compress` calls it.
@@ -214,7 +214,7 @@ def dense(model: nn.Module, data, cfg: TrainConfig, run: Run, *, rewind_epoch: i
         if rewind_epoch == 0:
             info["rewind_state"] = copy.deepcopy(model.state_dict())
     run.train(model, cfg, "train", after_step=after_step)
-    return run.result(model, cfg.T if is_spiking(model) else 1, info)
+    return run.result(model, cfg.T, info)
 
 
 class _Snapshot:

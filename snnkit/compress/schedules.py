@@ -180,7 +180,7 @@ def _phased(model: nn.Module, cfg: TrainConfig, run: Run, *, schedule: str, spar
     sparsity = _check_sparsity(sparsity)
     phases = fn(cfg.epochs, prune=sparsity > 0, quantize=bits is not None) if cfg.epochs else \
         [Phase(0, sparsity > 0, bits is not None)]
-    info: dict[str, Any] = {"phases": phases, "empty_layers": []}
+    info: dict[str, Any] = {"phases": phases}
     pruned = quantized = False
     for i, phase in enumerate(phases):
         if phase.prune and not pruned:
