@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -142,16 +142,29 @@ class Planner:
         """The kept channels for channel-level ``scores``."""
         raise ValueError(f"planner {self.name!r} does not choose channels")  # pragma: no cover
 
+    #: How single weights are masked (``prune_layerwise`` or ``prune_global``); None: channels only.
+    masker: ClassVar[Callable[..., dict[str, Tensor]] | None] = None
+
     def mask(self, model: nn.Module, scores: Scores, names: Sequence[str] | None = None) -> dict[str, Tensor]:
-        """Mask ``model`` (in place) by weight-level ``scores``; returns the masks."""
-        raise ValueError(f"planner {self.name!r} keeps whole channels; for single weights use 'layer' or 'global' "
-                         "with a sparsity")
+        """Mask ``model`` (in place) by weight-level ``scores`` (the weights ``names``, default
+        all scored ones) at the planner's ``sparsity``; returns the masks."""
+        if self.masker is None:
+            raise ValueError(f"planner {self.name!r} keeps whole channels; for single weights use 'layer' or "
+                             "'global' with a sparsity")
+        _only(self, "weight", self._given())
+        chosen = list(scores.names) if names is None else list(names)
+        values = scores.as_dict()
+        return type(self).masker(model, _check_fraction("sparsity", self.sparsity), names=chosen,
+                                 scores={n: values[n] for n in chosen})
+
+    def _given(self) -> dict:
+        """The planner's options, ``curves`` aside."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "curves"}
 
     def _selection(self, scores: Scores, widths: list[int]) -> Selection:
         return Selection(list(scores.names), widths, scores.widths, list(scores.values),
                          None if scores.curves is None else list(scores.curves), scores.importance, self.name,
-                         {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                          if f.name != "curves" and getattr(self, f.name) is not None})
+                         {k: v for k, v in self._given().items() if v is not None})
 
 
 #: name -> planner class; ``PLANNERS.get(name)(**options)`` is a :class:`Planner`.
@@ -187,16 +200,11 @@ class LayerPlanner(Planner):
     keep: float | Sequence[float] | None = None
     sparsity: float | None = None
 
-    def choose(self, scores: Scores) -> Selection:
-        _only(self, "channel", {"keep": self.keep, "sparsity": self.sparsity})
-        return self._selection(scores, widths_from_scores(scores.values, self.keep))
+    masker = staticmethod(prune_layerwise)
 
-    def mask(self, model, scores, names=None):
-        _only(self, "weight", {"keep": self.keep, "sparsity": self.sparsity})
-        chosen = list(scores.names) if names is None else list(names)
-        values = scores.as_dict()
-        return prune_layerwise(model, _check_fraction("sparsity", self.sparsity), names=chosen,
-                               scores={n: values[n] for n in chosen})
+    def choose(self, scores: Scores) -> Selection:
+        _only(self, "channel", self._given())
+        return self._selection(scores, widths_from_scores(scores.values, self.keep))
 
 
 @_register
@@ -210,8 +218,10 @@ class GlobalPlanner(Planner):
     channels: int | None = None
     sparsity: float | None = None
 
+    masker = staticmethod(prune_global)
+
     def choose(self, scores: Scores) -> Selection:
-        _only(self, "channel", {"keep": self.keep, "channels": self.channels, "sparsity": self.sparsity})
+        _only(self, "channel", self._given())
         original = scores.widths
         n_all, n_layers = sum(original), len(original)
         if self.keep is not None:
@@ -230,13 +240,6 @@ class GlobalPlanner(Planner):
         for i in owner[rest.argsort(descending=True, stable=True)[: total - n_layers]].tolist():
             widths[i] += 1
         return self._selection(scores, widths)
-
-    def mask(self, model, scores, names=None):
-        _only(self, "weight", {"keep": self.keep, "channels": self.channels, "sparsity": self.sparsity})
-        chosen = list(scores.names) if names is None else list(names)
-        values = scores.as_dict()
-        return prune_global(model, _check_fraction("sparsity", self.sparsity), names=chosen,
-                            scores={n: values[n] for n in chosen})
 
 
 @_register

@@ -9,7 +9,8 @@ and Zettlemoyer 2019), and registers paper 2's method in :data:`~snnkit.compress
     student.model, student.info["sparse"].densities   # the sparse ANN; per-layer densities over time
     snn = compress(student.model, data, "convert", TrainConfig(epochs=6, T=5), percentile=99.7,
                    surrogate_scale=0.3)              # the spiking stage (snnkit.recipes)
-    variants = attention_variants(meta_ann, data, ann_cfg, snn_cfg, sparsity=0.95)  # paper 2's comparison
+    variants = attention_variants(meta_ann, data, ann_cfg, snn_cfg, sparsity=0.95, percentile=99.7,
+                                  surrogate_scale=0.3)  # paper 2's comparison
 
 (``"attention"`` is :func:`sparse_fit` with an
 :class:`~snnkit.compress.attention.AttentionTransfer` term, on a student trained from scratch.)
@@ -631,8 +632,8 @@ def attention_variants(
     keep: float | None = None,
     granularity: str = "irregular",
     attention_weight: float = 0.5,
-    percentile: float = 99.7,
-    surrogate_scale: float = 0.3,
+    percentile: float = PERCENTILE,
+    surrogate_scale: float | None = None,
     variants: Sequence[str] = VARIANTS,
     evaluate: bool = True,
 ) -> dict[str, Compressed]:
@@ -644,9 +645,9 @@ def attention_variants(
       to the weight density the first sparse variant reached (for channel granularity, that
       of the cut network), fine-tuned as an ANN with ``ann_cfg``.
 
-    Every ANN then goes through the ``"convert"`` method with ``snn_cfg`` (``percentile`` and
-    ``surrogate_scale``, the paper's 99.7 and 0.3 by default). Seeds: ``ann_cfg.seed`` (students'
-    initial weights, masks, data order) and ``snn_cfg.seed``.
+    Every ANN then goes through the ``"convert"`` method with ``snn_cfg``, ``percentile`` and
+    ``surrogate_scale`` (the library's defaults; the paper uses 99.7 and 0.3). Seeds:
+    ``ann_cfg.seed`` (students' initial weights, masks, data order) and ``snn_cfg.seed``.
 
     Returns:
         ``{variant: Compressed}``: each the ``"convert"`` run (an SNN), its ``info["ann"]``
