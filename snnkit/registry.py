@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> object table of one ``kind`` (used in error messages: "criterion", ...)."""
+    """A name -> object table of one ``kind`` (used in error messages: "importance", ...)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

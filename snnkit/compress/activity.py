@@ -1,14 +1,14 @@
 """Recording what every LIF layer does on a set of inputs.
 
-Criteria that look at activity (PCA of membrane potentials, SVS of spike maps, SCA of
-membrane magnitudes, attention maps) all start here: run the model on some inputs and keep,
+Importances that look at activity (PCA of membrane potentials, SVS of spike maps, SCA of
+membrane magnitudes, attention) all start here: run the model on some inputs and keep,
 for every LIF layer, its membrane potential or its spikes averaged over the T steps::
 
     mem = layer_activity(snn, data.train.x[:256], T=25)                  # {layer: (N, C, H, W)}
     spk = layer_activity(snn, data.train.x[:256], T=25, kind="spikes")
 
-:func:`prunable_layers` names the LIF layers whose widths a spec lists, i.e. the layers a
-structured criterion chooses channels for.
+:func:`prunable_layers` names the activation layers whose widths a spec lists, i.e. the layers
+a planner chooses channels for.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ T, info)``.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -179,14 +180,15 @@ def compress(model: nn.Module, data, method: str, cfg: TrainConfig, *, evaluate:
     fn = METHODS.get(method)
     if not isinstance(cfg, TrainConfig):
         raise ValueError(f"cfg={type(cfg).__name__}: expected a snnkit.train.TrainConfig")
-    run = Run(method, data, bool(evaluate))
-    try:
-        return fn(copy.deepcopy(model), data, cfg, run, **params)
+    signature = inspect.signature(fn)
+    try:  # a misspelt parameter fails here, before any training
+        signature.bind(model, data, cfg, None, **params)
     except TypeError as e:
-        if "unexpected keyword argument" in str(e) and fn.__name__ in str(e):
-            raise ValueError(f"method {method!r}: {str(e).split(': ', 1)[-1]}; see METHODS.get({method!r}).__doc__ "
-                             "for its parameters") from None
-        raise
+        takes = [p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise ValueError(f"method {method!r}: {e}; it takes {', '.join(takes) or 'no parameters'} (see "
+                         f"METHODS.get({method!r}).__doc__)") from None
+    run = Run(method, data, bool(evaluate))
+    return fn(copy.deepcopy(model), data, cfg, run, **params)
 
 
 @METHODS.register("dense")

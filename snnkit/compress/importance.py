@@ -105,7 +105,7 @@ class Inputs:
     seed: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scores:
     """What an importance said about a model.
 

@@ -238,7 +238,7 @@ def duq(model: nn.Module, data, cfg: TrainConfig, run: Run, *, schedule: str = "
 
 
 @METHODS.register("prune")
-def prune(model: nn.Module, data, cfg: TrainConfig, run: Run, *, sparsity: float = 0.5, skip: Skip = None,
+def prune_method(model: nn.Module, data, cfg: TrainConfig, run: Run, *, sparsity: float = 0.5, skip: Skip = None,
           importance: str = "magnitude", planner: str = "global") -> Compressed:
     """One-shot unstructured pruning, then ``cfg.epochs`` of fine-tuning with the mask fixed.
 
@@ -255,7 +255,7 @@ def prune(model: nn.Module, data, cfg: TrainConfig, run: Run, *, sparsity: float
 
 
 @METHODS.register("quantize")
-def quantize(model: nn.Module, data, cfg: TrainConfig, run: Run, *, bits: int = 8, quantizer: str = "uniform",
+def quantize_method(model: nn.Module, data, cfg: TrainConfig, run: Run, *, bits: int = 8, quantizer: str = "uniform",
              options: Mapping[str, Any] | None = None, per_channel: bool = False, skip: Skip = None) -> Compressed:
     """A quantizer on every Conv/Linear layer (:func:`~snnkit.compress.quant.quantize_model`),
     then ``cfg.epochs`` of quantization-aware training (0: post-training quantization).

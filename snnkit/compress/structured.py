@@ -22,7 +22,7 @@ from .importance import score, with_seed
 from .planners import Selection, plan, select, train_inputs
 from .surgery import shrink
 
-__all__ = ["channels", "pca", "random"]
+__all__ = ["channels", "pca", "random_channels"]
 
 
 def _finish(model: nn.Module, selection: Selection, cfg: TrainConfig, run: Run) -> Compressed:
@@ -77,7 +77,7 @@ def pca(model: nn.Module, data, cfg: TrainConfig, run: Run, *, threshold: float 
 
 
 @METHODS.register("random")
-def random(model: nn.Module, data, cfg: TrainConfig, run: Run, *, keep: float | None = None,
+def random_channels(model: nn.Module, data, cfg: TrainConfig, run: Run, *, keep: float | None = None,
            channels: int | None = None, seed: int | None = None) -> Compressed:
     """The structured baseline: channels drawn at random over all layers (one ranking of
     seeded uniform scores, at least one channel per layer), cut, fine-tuned.

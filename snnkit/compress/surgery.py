@@ -1,4 +1,4 @@
-"""Channel surgery: remove the channels a criterion did not keep, for real.
+"""Channel surgery: remove the channels a planner did not keep, for real.
 
 ::
 
