@@ -10,7 +10,9 @@ from . import _alloc
 
 _alloc.tune_malloc()
 
-from . import compress, convert, data, encoding, metrics, models, neurons, recipes, recording, surrogate, train, weights  # noqa: E402
+from . import (  # noqa: E402
+    compress, convert, data, encoding, metrics, models, neurons, recipes, recording, surrogate, train, weights,
+)
 from .models import NeuronSpec, ResNetSpec, VGGSpec, build  # noqa: E402
 from .neurons import LIF  # noqa: E402
 from .registry import Registry  # noqa: E402

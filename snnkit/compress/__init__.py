@@ -41,7 +41,8 @@ The pieces:
 * :mod:`~snnkit.compress.comparison`: every paper's method from one base SNN with one budget
   (:func:`compare`), measured the same way (:func:`method_row`).
 """
-from . import structured, schedules, quant_prune, sparse, temporal, iterative  # noqa: F401, I001 (register METHODS, in this order)
+# the method modules register their METHODS on import, in this order
+from . import structured, schedules, quant_prune, sparse, temporal, iterative  # noqa: F401, I001
 from .activity import layer_activity, prunable_layers
 from .attention import AttentionTransfer, attention_loss, attention_map, attention_maps
 from .core import METHODS, Compressed, Step, compress

@@ -164,8 +164,9 @@ class Importance:
         if level not in LEVELS:
             raise ValueError(f"level={level!r}: expected one of {', '.join(LEVELS)}")
         if level not in self.levels and not (level == "channel" and "weight" in self.levels):
+            by_weight = [n for n in IMPORTANCES if "weight" in IMPORTANCES.get(n).levels]
             raise ValueError(f"importance {self.name!r} scores {' and '.join(self.levels)}s, not single weights; "
-                             f"for weights use one of: {', '.join(n for n in IMPORTANCES if 'weight' in IMPORTANCES.get(n).levels)}")
+                             f"for weights use one of: {', '.join(by_weight)}")
         if self.needs_data and inputs is None:
             raise ValueError(f"importance {self.name!r} records the network's activity: pass "
                              "inputs=Inputs(x, T=...) (a batch, the time steps, the encoding)")
