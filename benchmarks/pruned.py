@@ -2,7 +2,7 @@
 against the reduction in dense operations (FLOPs ratio), for a VGG and a ResNet.
 
 Each parent is pruned at several keep fractions by a scored criterion (default: the seeded
-``random`` baseline of :data:`snnkit.compress.criteria.CRITERIA`, which needs no trained
+``random`` baseline of :data:`snnkit.compress.importance.IMPORTANCES`, which needs no trained
 net; ``--criterion l1`` keeps the same fraction of every layer by filter norm), and cut
 for real by :func:`snnkit.compress.surgery.shrink` into a genuinely smaller net. Then:
 
@@ -39,7 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, table, write_json  # noqa: E402
 
 import snnkit  # noqa: E402
-from snnkit.compress.criteria import CRITERIA  # noqa: E402
+from snnkit.compress.importance import score  # noqa: E402
+from snnkit.compress.planners import plan  # noqa: E402
 from snnkit.compress.surgery import shrink  # noqa: E402
 from snnkit.encoding import model_input  # noqa: E402
 from snnkit.metrics.speed import compare_speed, dense_macs  # noqa: E402
@@ -77,11 +78,11 @@ def parents(quick: bool = False) -> dict[str, VGGSpec | ResNetSpec]:
 
 
 def select(model, x: torch.Tensor, criterion: str, keep: float, T: int, seed: int):
-    """A scored :class:`~snnkit.compress.criteria.Selection` keeping about ``keep`` of the channels."""
+    """A :class:`~snnkit.compress.planners.Selection` keeping about ``keep`` of the channels."""
     if criterion == "random":
-        return CRITERIA.get("random")(model, keep=keep, seed=seed)
+        return plan(score(model, "random", seed=seed), "global", keep=keep)
     if criterion == "l1":
-        return CRITERIA.get("l1")(model, x, T=T, keep=keep)
+        return plan(score(model, "l1"), "layer", keep=keep)
     raise ValueError(f"criterion={criterion!r}: expected 'random' or 'l1' (scored, data-free)")
 
 

@@ -1,7 +1,8 @@
 """snnkit: a study kit for compressing spiking neural networks.
 
-The engine (``neurons``, ``surrogate``, ``models``, ``encoding``, ``train``, ``convert``,
-``recipes``, ``data``), the compression package (``snnkit.compress``) and the metrics
+The building blocks (``neurons``, ``surrogate``, ``models``, ``encoding``, ``weights``,
+``recording``, ``train``, ``convert``, ``recipes``, ``data``), the compression package
+(``snnkit.compress``, with its one entry point ``compress``) and the metrics
 (``snnkit.metrics``) are imported with the package; the notebook pipeline
 (``snnkit.notebook`` and its ``plots``, ``widgets``, ``runner``) on demand.
 """
@@ -9,7 +10,9 @@ from . import _alloc
 
 _alloc.tune_malloc()
 
-from . import compress, convert, data, encoding, metrics, models, neurons, recipes, surrogate, train  # noqa: E402
+from . import (  # noqa: E402
+    compress, convert, data, encoding, metrics, models, neurons, recipes, recording, surrogate, train, weights,
+)
 from .models import NeuronSpec, ResNetSpec, VGGSpec, build  # noqa: E402
 from .neurons import LIF  # noqa: E402
 from .registry import Registry  # noqa: E402

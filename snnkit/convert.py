@@ -1,6 +1,7 @@
 """ANN-to-SNN conversion by threshold balancing.
 
-Each LIF layer's threshold is set to a high percentile lambda_l (default 99.9th) of the
+Each LIF layer's threshold is set to a high percentile lambda_l (:data:`PERCENTILE`, the
+99.9th, unless a caller says otherwise: paper 2 uses the 99.7th) of the
 pre-activations of the ReLU it replaces, measured on calibration inputs; the percentile
 rather than the maximum ignores rare outliers, which would otherwise set thresholds so
 high that neurons hardly fire at small T.
@@ -22,8 +23,16 @@ from torch import nn
 
 from .models import Net, VGGSpec, build
 from .neurons import LIF
+from .recording import recording
 
-__all__ = ["activation_percentiles", "convert"]
+__all__ = ["MODE", "MODES", "PERCENTILE", "activation_percentiles", "convert"]
+
+#: The one default percentile of the ReLU pre-activations that sets a layer's threshold.
+PERCENTILE = 99.9
+#: The two normalisations of :func:`convert` (the same spikes, a different scale).
+MODES = ("thresholds", "weights")
+#: The one default normalisation: thresholds 1, weights rescaled (see :func:`convert`).
+MODE = "weights"
 
 
 def _percentile(values: torch.Tensor, q: float) -> float:
@@ -33,7 +42,7 @@ def _percentile(values: torch.Tensor, q: float) -> float:
 
 
 @torch.no_grad()
-def activation_percentiles(ann: Net, x: torch.Tensor, percentile: float = 99.9) -> dict[str, float]:
+def activation_percentiles(ann: Net, x: torch.Tensor, percentile: float = PERCENTILE) -> dict[str, float]:
     """The ``percentile`` of the input to every ReLU of ``ann`` on the batch ``x`` (B, C, H, W).
 
     Returns ``{relu module name: value}``; module names are shared with the SNN twin's
@@ -42,37 +51,28 @@ def activation_percentiles(ann: Net, x: torch.Tensor, percentile: float = 99.9) 
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile={percentile}: expected a number in (0, 100]")
     acts: dict[str, torch.Tensor] = {}
-    hooks = [
-        m.register_forward_hook(lambda mod, inp, out, name=name: acts.__setitem__(name, inp[0].detach()))
-        for name, m in ann.named_modules()
-        if isinstance(m, nn.ReLU)
-    ]
-    was_training = ann.training
-    ann.eval()
-    try:
+    hooks = [(m, lambda mod, inp, out, name=name: acts.__setitem__(name, inp[0].detach()))
+             for name, m in ann.named_modules() if isinstance(m, nn.ReLU)]
+    with recording(ann, hooks):
         ann(x)
-    finally:
-        ann.train(was_training)
-        for h in hooks:
-            h.remove()
     return {name: _percentile(a, percentile) for name, a in acts.items()}
 
 
-MODES = ("thresholds", "weights")
-
-
 @torch.no_grad()
-def convert(ann: Net, x: torch.Tensor, percentile: float = 99.9, mode: str = "thresholds") -> Net:
+def convert(ann: Net, x: torch.Tensor, percentile: float = PERCENTILE, mode: str = MODE) -> Net:
     """The SNN twin of a VGG-style ``ann``, balanced on the calibration batch ``x`` (B, C, H, W).
 
     Two equivalent normalisations (the same spikes in exact arithmetic; they differ in
-    the scale that fine-tuning then works at):
+    the scale that fine-tuning then works at; :data:`MODE`, ``"weights"``, is the default):
 
     * ``"thresholds"`` (as papers 1 and 2 describe it): threshold_l = lambda_l, and the
       weights reading layer l's spikes are multiplied by lambda_l.
     * ``"weights"`` (data-based weight normalisation, Diehl et al. 2015): thresholds 1,
       and the weights into layer l are multiplied by lambda_(l-1) / lambda_l (the output
-      layer by lambda_(L-1)). Needs a net without batch-norm.
+      layer by lambda_(L-1)). Needs a net without batch-norm. It keeps every layer at
+      the same scale, so the fine-tuning's Adam steps (a fixed size per parameter) move
+      every threshold and weight by the same relative amount; with "thresholds", layers
+      with large percentiles hardly move.
 
     A layer whose percentile is not positive (a dead layer) keeps its threshold and is
     treated as lambda = its threshold. Residual nets are not converted: an identity

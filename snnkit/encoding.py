@@ -7,7 +7,7 @@
 
 :func:`encode` dispatches by name (:data:`ENCODERS`). :func:`model_input` is the one path
 by which a data batch, a number of time steps ``T`` and an encoding become a model's input:
-the trainer, the criteria, the metrics and temporal pruning all call it.
+the trainer, the importances, the metrics and temporal pruning all call it.
 """
 
 from __future__ import annotations

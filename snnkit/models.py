@@ -44,6 +44,7 @@ __all__ = [
     "probe",
     "layer_labels",
     "lif_layers",
+    "is_spiking",
     "time_apply",
 ]
 
@@ -424,6 +425,13 @@ def readout(out: torch.Tensor, spiking: bool | None = None) -> torch.Tensor:
 def lif_layers(model: nn.Module) -> list[tuple[str, LIF]]:
     """The LIF layers of a model, in forward order, with their module names."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, LIF)]
+
+
+def is_spiking(model: nn.Module) -> bool:
+    """Whether ``model`` is an SNN: its ``spiking`` flag (every snnkit ``Net`` has one), else
+    whether it has LIF layers. The one rule every reader of a model uses."""
+    flag = getattr(model, "spiking", None)
+    return bool(lif_layers(model)) if flag is None else bool(flag)
 
 
 def layer_labels(model: nn.Module) -> dict[str, str]:

@@ -1,17 +1,17 @@
 """One small registry type for everything snnkit looks up by name.
 
-Surrogates, encoders, pruning criteria, quantizers, schedules and data sets are each a
-:class:`Registry`: a name -> object table with one way to add an entry and one error
-message for a name that is not there::
+Surrogates, encoders, importances, planners, quantizers, schedules, compression methods
+and data sets are each a :class:`Registry`: a name -> object table with one way to add an
+entry and one error message for a name that is not there::
 
-    CRITERIA = Registry("criterion")
+    SCHEDULES = Registry("schedule")
 
-    @CRITERIA.register("l1")
-    def l1_criterion(model, x, *, T, encoding="direct"): ...
+    @SCHEDULES.register("linear")
+    def linear(start, end, steps): ...
 
-    CRITERIA.get("l1")        # the function
-    CRITERIA.names()          # ("pca", "random", "l1", ...) in registration order
-    CRITERIA.get("l2")        # ValueError: unknown criterion 'l2'; expected one of: pca, random, l1
+    SCHEDULES.get("linear")   # the function
+    SCHEDULES.names()         # ("linear", "geometric") in registration order
+    SCHEDULES.get("cubic")    # ValueError: unknown schedule 'cubic'; expected one of: linear, geometric
 
 Entries are plain module-level objects (functions, classes, frozen dataclasses), never live
 models, so a registry never holds state that a deep copy or a pickle would miss.
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> object table of one ``kind`` (used in error messages: "criterion", ...)."""
+    """A name -> object table of one ``kind`` (used in error messages: "importance", ...)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

@@ -26,9 +26,12 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import encoding as enc
-from .models import Net, ResNetSpec, VGGSpec, build, readout
+from .models import Net, NeuronSpec, ResNetSpec, VGGSpec, build, is_spiking, readout
+from .recording import recording
+from .weights import apply_masks, apply_records, masks_of, quant_records, refresh_weights
 
 __all__ = [
+    "DATA_VAL",
     "TrainConfig",
     "History",
     "fit",
@@ -116,14 +119,22 @@ class History:
         return max(self.val_acc, default=float("nan"))
 
 
-def _is_spiking(model: nn.Module) -> bool:
-    return bool(getattr(model, "spiking", True))
+class _DataVal:
+    """The type of :data:`DATA_VAL`."""
+
+    def __repr__(self) -> str:
+        return "DATA_VAL"
+
+
+#: ``fit``'s default ``val``: validate on ``data.val`` when ``data`` has one (``val=None``
+#: skips validation).
+DATA_VAL = _DataVal()
 
 
 def _model_input(model: nn.Module, x: torch.Tensor, cfg: TrainConfig,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """``x`` as ``model``'s input at ``cfg.T`` and ``cfg.encoding`` (see :func:`snnkit.encoding.model_input`)."""
-    return enc.model_input(x, cfg.T, cfg.encoding, spiking=_is_spiking(model), generator=generator)
+    return enc.model_input(x, cfg.T, cfg.encoding, spiking=is_spiking(model), generator=generator)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -133,23 +144,19 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return readout(model(x), _is_spiking(model))
+    return readout(model(x), is_spiking(model))
 
 
 @torch.no_grad()
 def predict(model: nn.Module, split, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (N, K) and labels (N,) of a whole split, in order."""
-    was_training = model.training
-    model.eval()
+    """Logits (N, K) and labels (N,) of a whole split, in order (eval mode, modes restored)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     outs, ys = [], []
-    try:
+    with recording(model):
         for x, y in split.loader(cfg.batch_size * 2, shuffle=False):
             x = _model_input(model, x.to(cfg.device), cfg, gen)
             outs.append(_logits(model, x).float().cpu())
             ys.append(y)
-    finally:
-        model.train(was_training)
     return torch.cat(outs), torch.cat(ys)
 
 
@@ -171,7 +178,7 @@ def fit(
     data,
     cfg: TrainConfig,
     *,
-    val=None,
+    val=DATA_VAL,
     after_step: Callable[[nn.Module], None] | None = None,
     extra_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     desc: str = "train",
@@ -184,13 +191,14 @@ def fit(
         data: a :class:`snnkit.data.Dataset` (its train and val splits are used) or a
             training :class:`snnkit.data.Split` (then pass ``val``).
         cfg: the settings.
-        val: validation split (default ``data.val``; None skips validation).
+        val: the split validated on after every epoch: :data:`DATA_VAL` (default) means
+            ``data.val`` when ``data`` has one, ``None`` skips validation.
         after_step: called after every optimizer step (e.g. to re-apply a pruning mask).
         extra_loss: ``extra_loss(model, x, y)`` added to the loss (e.g. attention transfer).
         desc: progress-bar label.
     """
     train_split = getattr(data, "train", data)
-    if val is None:
+    if val is DATA_VAL:
         val = getattr(data, "val", None)
     model.to(cfg.device).train()
     opt = _optimizer(model, cfg)
@@ -255,14 +263,11 @@ def save_checkpoint(path: str | os.PathLike, model: Net, **extra) -> Path:
 
     The file holds the spec (as builtins), ``spiking``, the state dict (learned and fitted
     quantization scales and pruning masks included), the names of the masked weights
-    (:func:`snnkit.compress.masks.masks_of`), the quantization records
-    (:func:`snnkit.compress.quant.quant_records`, as dicts) and ``extra`` (numbers,
+    (:func:`snnkit.weights.masks_of`), the quantization records
+    (:func:`snnkit.weights.quant_records`, as dicts) and ``extra`` (numbers,
     strings, lists, dicts). It is written to a temporary file in the same folder and
     renamed, so an interrupted save never leaves a half-written checkpoint over a good one.
     """
-    from .compress.masks import masks_of
-    from .compress.quant import quant_records
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     spec = model.spec
@@ -303,8 +308,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple
     """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model, extra)``.
 
     Loads with ``weights_only=True``: a checkpoint cannot run code. Masks are re-applied
-    (:func:`snnkit.compress.masks.apply_masks`) and quantizers re-attached
-    (:func:`snnkit.compress.quant.apply_records`) before the state dict is loaded, so
+    (:func:`snnkit.weights.apply_masks`) and quantizers re-attached
+    (:func:`snnkit.weights.apply_records`) before the state dict is loaded, so
     the scales and masks come back exactly.
 
     Raises:
@@ -313,10 +318,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple
             something other than a checkpoint of a model snnkit can build (the message
             names the file and the problem).
     """
-    from .compress.masks import apply_masks
-    from .compress.quant import apply_records, refresh_weights
-    from .models import NeuronSpec
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")

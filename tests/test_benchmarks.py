@@ -169,10 +169,10 @@ def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
 
 
 def test_pruned_alignment_rounds_widths_up_with_the_next_best_channels(pruned):
-    from snnkit.compress.criteria import Selection
+    from snnkit.compress.planners import Selection
 
     sel = Selection(layers=["a", "b"], widths=[3, 9], original=[10, 12],
-                    scores=[torch.arange(10.0), torch.arange(12.0).flip(0)], criterion="test")
+                    scores=[torch.arange(10.0), torch.arange(12.0).flip(0)], importance="test")
     assert [k.tolist() for k in pruned.aligned(sel, 1)] == [[7, 8, 9], list(range(9))]
     # 3 -> 4 channels (the 4 best: 6..9); 9 -> 12, all of the layer
     assert [k.tolist() for k in pruned.aligned(sel, 4)] == [[6, 7, 8, 9], list(range(12))]

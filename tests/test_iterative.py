@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from snnkit.compress.iterative import PRUNING_RULES, iterative_prune, prune_round, train_with_rewind_point
+from snnkit.compress import compress
+from snnkit.compress.iterative import RULES
 from snnkit.compress.masks import layer_sparsity, masks_of
+from snnkit.compress.planners import prune
 from snnkit.compress.schedules import iterative_sparsity
 from snnkit.data import Dataset, Split
 from snnkit.models import NeuronSpec, VGGSpec, build
@@ -33,6 +35,11 @@ def small_snn(seed: int = 0) -> nn.Module:
 
 
 CFG = TrainConfig(epochs=2, T=3, lr=1e-2, batch_size=20, progress=False, weight_decay=1e-3)
+
+
+def prune_round(model: nn.Module, rule: str, sparsity: float) -> dict:
+    """One round of a rule of :data:`RULES` on ``model`` (in place)."""
+    return prune(model, **RULES[rule], sparsity=sparsity)
 
 
 def test_masked_weights_get_no_gradient_and_the_mask_survives_every_step():
@@ -96,9 +103,8 @@ def test_lamp_and_uniform_differ_when_layers_are_spread_differently():
     assert layer_sparsity(net) == {"0.weight": 0.0, "1.weight": 0.75}
     prune_round(uniform, "uniform", 0.5)
     assert layer_sparsity(uniform) == {"0.weight": 0.5, "1.weight": 0.5}
-    assert PRUNING_RULES.names() == ("lamp", "global", "uniform")
-    with pytest.raises(ValueError, match="unknown pruning rule 'random'; expected one of: lamp, global, uniform"):
-        prune_round(uniform, "random", 0.5)
+    assert tuple(RULES) == ("lamp", "global", "uniform")
+    assert RULES["uniform"] == {"importance": "magnitude", "planner": "layer"}
 
 
 def test_rewind_point_is_the_state_after_that_epoch():
@@ -107,62 +113,82 @@ def test_rewind_point_is_the_state_after_that_epoch():
     start = small_snn()
     one_epoch = copy.deepcopy(start)
     fit(one_epoch, data, cfg.replace(epochs=1), val=None)
-    model = copy.deepcopy(start)
-    _, early = train_with_rewind_point(model, data, cfg, rewind_epoch=1, val=None)
+    dense = compress(start, data, "dense", cfg, rewind_epoch=1)
+    early = dense.info["rewind_state"]
     for key, value in one_epoch.state_dict().items():
         torch.testing.assert_close(early[key], value, rtol=0, atol=0)
-    assert not torch.equal(early["body.layers.0.weight"], model.state_dict()["body.layers.0.weight"])
+    assert not torch.equal(early["body.layers.0.weight"], dense.model.state_dict()["body.layers.0.weight"])
 
-    _, initial = train_with_rewind_point(copy.deepcopy(start), data, cfg, rewind_epoch=0, val=None)
+    initial = compress(start, data, "dense", cfg, rewind_epoch=0).info["rewind_state"]
     assert torch.equal(initial["body.layers.0.weight"], start.state_dict()["body.layers.0.weight"])
     with pytest.raises(ValueError, match=r"rewind_epoch=3: expected an integer in \[0, 2\]"):
-        train_with_rewind_point(copy.deepcopy(start), data, cfg, rewind_epoch=3)
+        compress(start, data, "dense", cfg, rewind_epoch=3)
+    assert "rewind_state" not in compress(start, data, "dense", cfg.replace(epochs=0)).info
 
 
-@pytest.mark.parametrize("method", ["lamp", "global", "uniform"])
-def test_iterative_prune_follows_the_schedule_and_rewinds(method):
+@pytest.mark.parametrize("rule", ["lamp", "global", "uniform"])
+def test_iterative_follows_the_schedule_and_rewinds(rule):
     data = tiny_data()
-    model = small_snn()
-    _, early = train_with_rewind_point(model, data, CFG, rewind_epoch=0, val=None)
-    rounds = iterative_prune(model, data, method=method, amount=0.5, rounds=3, rewind_state=early, epochs=0,
-                             cfg=CFG)
+    dense = compress(small_snn(), data, "dense", CFG, rewind_epoch=0)
+    early = dense.info["rewind_state"]
+    run = compress(dense.model, data, "iterative", CFG.replace(epochs=0), per_round=0.5, rounds=3, rewind_state=early,
+                   evaluate=True, **RULES[rule])
     target = iterative_sparsity(0.5, 3)  # 0.5, 0.75, 0.875 (up to whole weights)
-    assert [r.round for r in rounds] == [1, 2, 3]
-    for r, s in zip(rounds, target):
-        assert r.sparsity == pytest.approx(s, abs=0.01)
-        assert 0.0 <= r.test_acc <= 1.0 and r.method == method
+    assert [s.name for s in run.history] == ["round 1", "round 2", "round 3"]
+    for step, s in zip(run.history, target):
+        assert step.sparsity == pytest.approx(s, abs=0.01)
+        assert 0.0 <= step.test_acc <= 1.0 and step.epochs == 0
+    assert run.info["sparsity"] == run.history[-1].sparsity and run.info["per_round"] == 0.5
     # with no retraining the survivors hold exactly their rewound (initial) values
-    for name, mask in masks_of(model).items():
-        module = model.get_submodule(name.rpartition(".")[0])
+    for name, mask in masks_of(run.model).items():
+        module = run.model.get_submodule(name.rpartition(".")[0])
         torch.testing.assert_close(module.weight_orig * mask, early[name] * mask, rtol=0, atol=0)
-    if method == "uniform":
-        assert all(v == pytest.approx(0.875, abs=0.02) for v in rounds[-1].layer_sparsity.values())
+    if rule == "uniform":
+        assert all(v == pytest.approx(0.875, abs=0.02) for v in run.history[-1].layer_sparsity.values())
+    # the final sparsity instead of the fraction per round: the same rounds
+    same = compress(dense.model, data, "iterative", CFG.replace(epochs=0), sparsity=0.875, rounds=3,
+                    rewind_state=early, **RULES[rule])
+    assert same.info["per_round"] == pytest.approx(0.5) and same.info["sparsity"] == pytest.approx(run.info["sparsity"])
 
 
-def test_iterative_prune_retrains_between_rounds_and_keeps_masks():
+def test_iterative_retrains_between_rounds_and_keeps_masks():
     data = tiny_data()
-    model = small_snn()
-    _, early = train_with_rewind_point(model, data, CFG, rewind_epoch=1, val=None)
-    seen = []
-    rounds = iterative_prune(model, data, method="lamp", amount=0.5, rounds=2, rewind_state=early, epochs=1,
-                             cfg=CFG, on_round=lambda r, m: seen.append(masks_of(m)))
-    assert len(seen) == 2
-    for name, mask in seen[1].items():
-        assert torch.all(mask <= seen[0][name])  # round 2 only removes more
-        assert torch.equal(mask, rounds[1].masks[name])
-        module = model.get_submodule(name.rpartition(".")[0])
+    dense = compress(small_snn(), data, "dense", CFG, rewind_epoch=1)
+    early = dense.info["rewind_state"]
+    one = compress(dense.model, data, "iterative", CFG.replace(epochs=1), per_round=0.5, rounds=1, rewind_state=early)
+    two = compress(dense.model, data, "iterative", CFG, per_round=0.5, rounds=2, rewind_state=early)
+    assert [s.epochs for s in two.history] == [1, 1]
+    first, second = masks_of(one.model), masks_of(two.model)
+    for name, mask in second.items():
+        assert torch.all(mask <= first[name])  # round 2 only removes more
+        module = two.model.get_submodule(name.rpartition(".")[0])
         assert not torch.equal(module.weight_orig * mask, early[name] * mask)  # retrained after the rewind
+    # by default the rewind point is the starting network
+    start = compress(dense.model, data, "iterative", CFG.replace(epochs=0), per_round=0.5)
+    for name, mask in masks_of(start.model).items():
+        torch.testing.assert_close(start.model.get_submodule(name[:-7]).weight_orig * mask,
+                                   dense.model.get_submodule(name[:-7]).weight * mask, rtol=0, atol=0)
+
+
+def test_iterative_at_a_kl_chosen_t():
+    data = tiny_data()
+    dense = compress(small_snn(), data, "dense", CFG)
+    run = compress(dense.model, data, "iterative", CFG, sparsity=0.5, rounds=2, kl_threshold=0.5)
+    choice = run.info["choice"]
+    assert run.T == choice.T <= CFG.T and all(s.T == choice.T for s in run.history)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"amount": 1.0}, r"amount=1.0: expected a fraction in \(0, 1\)"),
-    ({"amount": 0}, r"amount=0: expected a fraction"),
+    ({"per_round": 1.0}, r"per_round=1.0: expected a fraction in \(0, 1\)"),
+    ({"per_round": 0}, r"per_round=0: expected a fraction"),
     ({"rounds": 0}, r"rounds=0: expected an integer >= 1"),
-    ({"epochs": -1}, r"epochs=-1: expected an integer >= 0"),
-    ({"method": "lottery"}, r"unknown pruning rule 'lottery'"),
+    ({"rounds": 3}, r"rounds=3: expected an integer >= 1 that divides cfg.epochs=2"),
+    ({"per_round": None}, r"sparsity=None, per_round=None: expected exactly one"),
+    ({"importance": "lottery"}, r"unknown importance 'lottery'"),
+    ({"importance": "svs"}, r"importance 'svs' scores channels, not single weights"),
 ])
-def test_iterative_prune_names_bad_arguments(kwargs, match):
-    args = dict(method="lamp", amount=0.5, rounds=2, rewind_state={}, epochs=0, cfg=CFG)
+def test_iterative_names_bad_arguments(kwargs, match):
+    args = dict(per_round=0.5, rounds=2)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        iterative_prune(small_snn(), tiny_data(), **args)
+        compress(small_snn(), tiny_data(), "iterative", CFG, **args)

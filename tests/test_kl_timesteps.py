@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-import snnkit.compress.temporal as temporal
-from snnkit.compress.temporal import choose_timesteps, kl_by_timesteps, kl_rule, minmax_normalise
+import snnkit.compress.core as core
+from snnkit.compress import compress
+from snnkit.compress.temporal import choose_timesteps, kl_by_timesteps, minmax_normalise
 from snnkit.data import Dataset, Split
 from snnkit.models import NeuronSpec, VGGSpec, build
 from snnkit.train import TrainConfig
@@ -84,23 +85,28 @@ def test_choose_the_smallest_t_below_the_threshold():
             choose_timesteps(kl, threshold=bad)
 
 
-def test_kl_rule_trains_and_tests_at_the_chosen_T(monkeypatch):
+def test_kl_method_trains_and_tests_at_the_chosen_T(monkeypatch):
     calls = []
-    real = temporal.fit
+    real = core.fit
 
     def spy(model, data, cfg, **kw):
-        calls.append(cfg.T)
+        calls.append((cfg.T, model.body.layers[0].weight.detach().clone()))
         return real(model, data, cfg, **kw)
 
-    monkeypatch.setattr(temporal, "fit", spy)
-    cfg = TrainConfig(lr=2e-2, batch_size=20, progress=False)
-    result = kl_rule(lambda: small_snn(0), tiny_events(), T_full=4, epochs=3, cfg=cfg, threshold=0.5)
-    # the full run at T=4, then one at the T the rule chose (not at T_full again)
-    assert calls == [4, result.choice.T]
-    assert result.full.T == 4 and result.chosen.T == result.choice.T
-    assert result.choice.normalised[result.choice.T - 1] < 0.5
-    assert all(result.choice.normalised[: result.choice.T - 1] >= 0.5)
-    assert 0.0 <= result.chosen.test_acc <= 1.0
+    monkeypatch.setattr(core, "fit", spy)
+    cfg = TrainConfig(epochs=3, T=4, lr=2e-2, batch_size=20, progress=False)
+    start = small_snn(0)
+    result = compress(start, tiny_events(), "kl", cfg, threshold=0.5, evaluate=True)
+    choice = result.info["choice"]
+    # the full run at T=4, then one at the T the rule chose (not at T_full again), both from the start
+    assert [T for T, _ in calls] == [4, choice.T] and result.T == choice.T
+    assert all(torch.equal(w, start.body.layers[0].weight) for _, w in calls)
+    assert [s.T for s in result.history] == [4, choice.T] and result.info["full"] is not result.model
+    assert choice.normalised[choice.T - 1] < 0.5
+    assert all(choice.normalised[: choice.T - 1] >= 0.5)
+    assert 0.0 <= result.test_acc <= 1.0 and 0.0 <= result.history[0].test_acc <= 1.0
+    # the curve is the full network's
+    torch.testing.assert_close(choice.kl, kl_by_timesteps(result.info["full"], tiny_events().train, 4, cfg))
 
 
 def test_kl_by_timesteps_names_bad_arguments():

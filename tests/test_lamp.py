@@ -5,8 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from snnkit.compress.lamp import effective_weight, lamp_importance, lamp_scores
+from snnkit.compress.importance import score
+from snnkit.compress.lamp import lamp_scores
 from snnkit.compress.masks import layer_sparsity, prune_global
+from snnkit.weights import effective_weight
+
+
+def lamp_importance(net: nn.Module) -> dict[str, torch.Tensor]:
+    """The "lamp" importance's weight scores, by weight name."""
+    return score(net, "lamp", level="weight").as_dict()
 
 
 def test_lamp_scores_of_a_hand_computed_vector():
@@ -80,5 +87,5 @@ def test_lamp_importance_scores_the_masked_weight():
     # remaining w^2 ~ 4, 9, 16 (tails 29, 25, 16)
     torch.testing.assert_close(lamp_importance(net)["1.weight"],
                                torch.tensor([[0.0, 4 / 29], [9 / 25, 1.0]]))
-    with pytest.raises(ValueError, match="is not a weight of the model"):
+    with pytest.raises(ValueError, match="parameter '2.weight' is not in the model"):
         effective_weight(net, "2.weight")

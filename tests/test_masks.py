@@ -1,4 +1,4 @@
-"""Unstructured pruning masks: global vs per-layer selection by hand, iterative amounts,
+"""Unstructured pruning masks: global vs per-layer selection by hand, iterative sparsities,
 masks through training (Adam), zero gradients, copies, re-applying and rewinding."""
 from __future__ import annotations
 
@@ -98,8 +98,14 @@ def test_eligible_layers_and_skipping_first_and_last():
     net = small_snn()
     assert prunable_weights(net) == ["body.layers.0.weight", "body.layers.3.weight", "body.layers.7.weight",
                                      "body.layers.9.weight"]
-    assert prunable_weights(net, skip_first=True, skip_last=True) == ["body.layers.3.weight", "body.layers.7.weight"]
-    prune_global(net, 0.5, skip_first=True, skip_last=True)
+    assert prunable_weights(net, skip=("first", "last")) == ["body.layers.3.weight", "body.layers.7.weight"]
+    assert prunable_weights(net, skip=["body.layers.3", "body.layers.7.weight"]) == ["body.layers.0.weight",
+                                                                                     "body.layers.9.weight"]
+    assert prunable_weights(net, skip=lambda name, m: isinstance(m, nn.Linear)) == ["body.layers.0.weight",
+                                                                                    "body.layers.3.weight"]
+    with pytest.raises(ValueError, match="skip entry 'conv9' is neither 'first', 'last' nor the name"):
+        prunable_weights(net, skip=["conv9"])
+    prune_global(net, 0.5, skip=("first", "last"))
     sp = layer_sparsity(net)
     assert sp["body.layers.0.weight"] == 0.0 and sp["body.layers.9.weight"] == 0.0
     sizes = {"body.layers.3.weight": 6 * 4 * 9, "body.layers.7.weight": 8 * 6 * 4}
@@ -113,7 +119,7 @@ def test_eligible_layers_and_skipping_first_and_last():
 
 def test_bad_arguments_name_the_value():
     net = two_layer()
-    with pytest.raises(ValueError, match="amount=1.5"):
+    with pytest.raises(ValueError, match="sparsity=1.5"):
         prune_global(net, 1.5)
     with pytest.raises(ValueError, match="scores for \\['2.weight'\\]"):
         prune_global(net, 0.5, scores={"2.weight": torch.ones(2, 2)})
@@ -138,7 +144,7 @@ def test_masked_entries_get_zero_gradient():
 
 def test_masked_weights_stay_zero_through_fit_with_adam():
     net = small_snn()
-    prune_global(net, 0.7, skip_first=True)
+    prune_global(net, 0.7, skip="first")
     before = {n: net.get_submodule(n.rsplit(".", 1)[0]).weight_orig.detach().clone() for n in masks_of(net)}
     gen = torch.Generator().manual_seed(0)
     data = Split(torch.rand(24, 1, 8, 8, generator=gen), torch.randint(0, 3, (24,), generator=gen))
@@ -149,7 +155,7 @@ def test_masked_weights_stay_zero_through_fit_with_adam():
         # Adam saw zero gradients there and left the stored values alone
         assert torch.equal(module.weight_orig[mask == 0], before[name][mask == 0])
         assert not torch.equal(module.weight_orig[mask == 1], before[name][mask == 1])  # the rest trained
-    assert abs(global_sparsity(net, prunable_weights(net, skip_first=True)) - 0.7) < 1e-3
+    assert abs(global_sparsity(net, prunable_weights(net, skip="first")) - 0.7) < 1e-3
 
 
 def test_masked_models_copy_and_pickle_after_a_forward_pass():

@@ -1,21 +1,21 @@
-"""QP-SNN's pruning criteria (SCA, SVS, filter L1) and score stability, on hand-made cases."""
+"""QP-SNN's importances (SCA, SVS, filter L1) and score stability, on hand-made cases."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from snnkit.compress.criteria import (
-    CRITERIA,
+from snnkit.compress.importance import (
+    Inputs,
     feeding_layers,
     l1_filter_scores,
     pairwise_cosine,
-    random_criterion,
     sca_scores,
+    score,
     score_stability,
     spike_map_rank,
     svs_scores,
-    with_keep,
 )
+from snnkit.compress.planners import plan, select
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
 
 QP_NEURON = NeuronSpec(beta=0.5, threshold=1.0, reset="zero", surrogate="triangular")
@@ -97,42 +97,42 @@ def test_pairwise_cosine_of_identical_shuffled_and_orthogonal_scores():
 
 
 # ---------------------------------------------------------------------------------------
-# criteria on networks with hand-set weights
+# importances on networks with hand-set weights
 
 
-def test_sca_criterion_on_a_hand_computed_membrane():
+def test_sca_on_a_hand_computed_membrane():
     # currents 0.6, -0.3 and 0 at every step (beta 0.5, threshold 1, hard reset):
     # channel 0: U = 0.6, 0.9, 1.05 (spike), then 0 * 0.5 + 0.6 = 0.6 -> mean |U| 0.7875
     # channel 1: U = -0.3, -0.45, -0.525, -0.5625 -> mean |U| 0.459375 (the sign does not matter)
     model = one_conv_net([1.0, -0.5, 0.0])
-    sel = CRITERIA.get("sca")(model, torch.full((3, 1, 2, 2), 0.6), T=4, keep=2 / 3)
-    assert sel.criterion == "sca" and sel.layers == ["body.layers.1"]
+    sel = select(model, "sca", "layer", Inputs(torch.full((3, 1, 2, 2), 0.6), T=4), keep=2 / 3)
+    assert sel.importance == "sca" and sel.layers == ["body.layers.1"]
     assert sel.scores[0] == pytest.approx(torch.tensor([0.7875, 0.459375, 0.0]))
     assert sel.widths == [2] and sel.original == [3]
-    assert sel.keep()[0].tolist() == [0, 1]
+    assert sel.kept()[0].tolist() == [0, 1]
     assert model.training  # the training flag is restored
 
 
-def test_svs_criterion_on_spike_maps_of_known_rank():
+def test_svs_on_spike_maps_of_known_rank():
     # T = 1: channel c spikes where w_c * pixel > 1. Sample 0 is one bright row (rank 1),
     # sample 1 a bright diagonal (rank 4); channel 1 (weight 0.5) never fires.
     x = torch.zeros(2, 1, 4, 4)
     x[0, 0, 2] = 1.0
     x[1, 0] = torch.eye(4)
     model = one_conv_net([2.0, 0.5, 2.0], size=4)
-    sel = CRITERIA.get("svs")(model, x, T=1, keep=[0.34])
+    sel = select(model, "svs", "layer", Inputs(x, T=1), keep=[0.34])
     assert sel.scores[0].tolist() == [2.5, 0.0, 2.5]  # mean of ranks 1 and 4
-    assert sel.widths == [1] and sel.keep()[0].tolist() == [0]  # ties: the first
+    assert sel.widths == [1] and sel.kept()[0].tolist() == [0]  # ties: the first
     # batches average like one big batch
-    again = CRITERIA.get("svs")(model, [x[:1], x[1:]], T=1)
-    assert torch.equal(again.scores[0], sel.scores[0])
+    again = score(model, "svs", Inputs([x[:1], x[1:]], T=1))
+    assert torch.equal(again.values[0], sel.scores[0])
 
 
-def test_l1_criterion_scores_the_filter_feeding_each_prunable_layer():
+def test_l1_scores_the_filter_feeding_each_prunable_layer():
     model = one_conv_net([1.0, -3.0, 0.5])
-    sel = CRITERIA.get("l1")(model, keep=0.5)
+    sel = select(model, "l1", "layer", keep=0.5)
     assert sel.scores[0].tolist() == [1.0, 3.0, 0.5]
-    assert sel.widths == [2] and sel.keep()[0].tolist() == [0, 1]  # round(1.5) = 2
+    assert sel.widths == [2] and sel.kept()[0].tolist() == [0, 1]  # round(1.5) = 2
 
 
 def test_feeding_layers_of_vgg_and_resnet():
@@ -144,31 +144,29 @@ def test_feeding_layers_of_vgg_and_resnet():
                            neuron=QP_NEURON), seed=0)
     assert feeding_layers(res) == {"body.layers.3.act1": "body.layers.3.conv1",
                                    "body.layers.4.act1": "body.layers.4.conv1"}
-    sel = CRITERIA.get("l1")(res, keep=[0.5, 0.25])
-    assert sel.widths == [2, 2] and [len(k) for k in sel.keep()] == [2, 2]
+    sel = select(res, "l1", "layer", keep=[0.5, 0.25])
+    assert sel.widths == [2, 2] and [len(k) for k in sel.kept()] == [2, 2]
 
 
-def test_criteria_keep_per_layer_fractions_on_a_trained_shape_net():
+def test_importances_keep_per_layer_fractions_on_a_trained_shape_net():
     spec = VGGSpec(in_shape=(1, 8, 8), num_classes=10, features=(8, "P", 16), hidden=(12,), neuron=QP_NEURON)
     model = build(spec, seed=0)
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     for name in ("sca", "svs", "l1"):
-        sel = CRITERIA.get(name)(model, x, T=2, keep=[0.5, 0.25, 1.0])
+        sel = select(model, name, "layer", Inputs(x, T=2), keep=[0.5, 0.25, 1.0])
         assert sel.widths == [4, 4, 12], name
         assert [s.shape[0] for s in sel.scores] == [8, 16, 12]
         assert all(bool((s >= 0).all()) for s in sel.scores)
     with pytest.raises(ValueError, match="keep=\\[0.5\\]: expected one fraction or 3"):
-        CRITERIA.get("svs")(model, x, T=2, keep=[0.5])
+        select(model, "svs", "layer", Inputs(x, T=2), keep=[0.5])
 
 
-def test_with_keep_puts_a_random_selection_on_per_layer_widths():
+def test_random_scores_on_per_layer_widths():
     spec = VGGSpec(in_shape=(1, 8, 8), num_classes=10, features=(8, "P", 16), neuron=QP_NEURON)
     model = build(spec, seed=0)
-    sel = with_keep(random_criterion(model, keep=0.5, seed=3), [0.25, 0.5])
-    assert sel.widths == [2, 8] and sel.criterion == "random" and sel.options["keep"] == [0.25, 0.5]
-    assert [len(k) for k in sel.keep()] == [2, 8]
-    with pytest.raises(ValueError, match="has no scores"):
-        with_keep(CRITERIA.get("pca")(model, torch.rand(8, 1, 8, 8), T=2), 0.5)
+    sel = plan(score(model, "random", seed=3), "layer", keep=[0.25, 0.5])
+    assert sel.widths == [2, 8] and sel.importance == "random" and sel.options["keep"] == [0.25, 0.5]
+    assert [len(k) for k in sel.kept()] == [2, 8]
 
 
 def test_score_stability_is_one_for_identical_batches_and_lower_for_different_ones():
@@ -193,7 +191,7 @@ def test_score_stability_is_one_for_identical_batches_and_lower_for_different_on
     assert score_stability(model, [bright, dim], "svs", T=3)["body.layers.1"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="1 batch\\(es\\): expected at least 2"):
         score_stability(model, [x], "svs", T=1)
-    with pytest.raises(ValueError, match="unknown criterion 'rank'"):
+    with pytest.raises(ValueError, match="unknown importance 'rank'"):
         score_stability(model, [x, x], "rank", T=1)
-    with pytest.raises(ValueError, match="gives widths, not scores"):
-        score_stability(model, [x, x], "pca", T=1)
+    # every importance scores channels, PCA too (each channel's membrane variance)
+    assert 0 <= score_stability(model, [x, x], "pca-variance", T=1)["body.layers.1"] <= 1.0 + 1e-12

@@ -23,6 +23,7 @@ from snnkit.compress.quant import (
     effective_weight,
     fake_quantize,
     gain_scale,
+    grid_unit,
     max_scale,
     mse_scale,
     quant_records,
@@ -199,6 +200,41 @@ def test_values_are_the_advertised_levels(bits):
     levels = quantization_levels(w, bits)
     assert levels.numel() == 2**bits - 1
     assert torch.isin(q.unique(), levels).all()
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 7, 8])
+def test_requantizing_changes_nothing(bits, per_channel):
+    # Gaussian weights of a conv and a linear layer; the second pass used to move values by
+    # up to 0.9 % of a channel's largest weight (7 bits, per channel, 64 x 16 linear weights)
+    for shape, seed in (((16, 32, 3, 3), 0), ((64, 16), 1), ((10, 128), 2)):
+        w = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        once = quantize_uniform(w, bits, per_channel=per_channel)
+        assert torch.equal(quantize_uniform(once, bits, per_channel=per_channel), once), (shape, bits)
+        unit, on_grid = grid_unit(once, bits, per_channel=per_channel)
+        assert bool(on_grid.all())
+        assert not bool(grid_unit(w, bits, per_channel=per_channel)[1].any())  # floats are not on a grid
+        # the unit reproduces the values: codes are integers within the grid's range
+        codes = once.double() / unit
+        assert torch.allclose(codes, codes.round(), atol=1e-4) and float(codes.round().abs().max()) <= 2 ** (bits - 1) - 1
+        # a quantizer attached to an already quantized weight keeps it (to float rounding)
+        torch.testing.assert_close(UniformQuantizer(once, bits, per_channel=per_channel)(once), once,
+                                   rtol=1e-6, atol=0.0)
+    # a grid whose codes share a factor (every code even) is found too, and one bit has no grid
+    w = torch.tensor([0.0, 0.2, -0.4, 0.8, 1.2])  # unit 0.1 or 0.2: codes 0, 2, -4, 8, 12 (or halves)
+    assert bool(grid_unit(w, 5)[1]) and torch.equal(quantize_uniform(w, 5), w)
+    assert not bool(grid_unit(torch.tensor([-0.5, 0.5]), 1)[1])
+
+
+def test_quantizing_a_baked_model_again_keeps_its_weights():
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4, 3))
+    q, _ = quantize_model(model, 4, per_channel=True)
+    remove_quantizers(q, bake=True)
+    baked = [m.weight.detach().clone() for m in (q[0], q[2])]
+    again, errors = quantize_model(q, 4, per_channel=True)
+    for layer, w in zip((again[0], again[2]), baked):
+        torch.testing.assert_close(effective_weight(layer), w, rtol=1e-6, atol=0.0)
+    assert max(errors.values()) < 1e-6
 
 
 def test_per_channel_beats_per_tensor_on_mixed_scales():

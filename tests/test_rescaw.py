@@ -7,7 +7,9 @@ import pickle
 import pytest
 import torch
 
-from snnkit.compress.criteria import CRITERIA
+from snnkit.compress import compress
+from snnkit.compress.importance import Inputs
+from snnkit.compress.planners import select
 from snnkit.compress.quant import (
     QUANTIZERS,
     RESCALE_RULES,
@@ -24,13 +26,13 @@ from snnkit.compress.quant import (
     utilization_estimate,
     vanilla_quantize,
 )
-from snnkit.compress.quant_prune import ORDERS, quantize_prune
+from snnkit.compress.quant_prune import ORDERS, quantize_prune_grid
 from snnkit.compress.surgery import mask_channels, shrink
 from snnkit.data import Dataset, Split
 from snnkit.encoding import model_input
 from snnkit.metrics.ops import model_size_bits
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
-from snnkit.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from snnkit.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
 QP_NEURON = NeuronSpec(beta=0.5, threshold=1.0, reset="zero", surrogate="triangular")
 VGG = VGGSpec(in_shape=(1, 8, 8), num_classes=4, features=(8, "P", 12, "P"), hidden=(10,), batch_norm=True,
@@ -188,7 +190,7 @@ def test_pruned_quantized_model_equals_the_masked_one(spec):
     model = build(spec, seed=1)
     q, _ = quantize_model(model, 4, skip=["first", "last"], quantizer="rescaw")
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    sel = CRITERIA.get("svs")(q, x, T=2, keep=0.5)
+    sel = select(q, "svs", "layer", Inputs(x, T=2), keep=0.5)
     small = shrink(q, sel)
     assert small.spec.widths == sel.widths and list(quant_records(small)) == list(quant_records(q))
     # with the quantized weights baked in, the cut model computes what the masked one computes
@@ -206,13 +208,37 @@ def test_quantize_prune_in_either_order(order):
     x, y = torch.rand(40, 1, 8, 8, generator=gen), torch.arange(40) % 4
     data = Dataset("toy", Split(x[:32], y[:32]), Split(x[32:], y[32:]), Split(x[32:], y[32:]), 4, "static",
                    (1, 8, 8), ["a", "b", "c", "d"])
-    cfg = TrainConfig(epochs=1, T=2, lr=1e-2, batch_size=16, progress=False)
-    for criterion in ("svs", "random"):
-        run = quantize_prune(build(VGG, seed=0), data, cfg, order=order, criterion=criterion, keep=[0.5, 0.25, 1.0],
-                             score_x=x[:8], bits=2, epochs=1, finetune_epochs=1)
-        assert run.model.spec.widths == [4, 3, 10] and run.order == order
+    cfg = TrainConfig(epochs=2, T=2, lr=1e-2, batch_size=16, progress=False)
+    for importance in ("svs", "random", "pca-variance", "lamp"):  # any importance, with any planner
+        run = compress(build(VGG, seed=0), data, "quantize-prune", cfg, order=order, importance=importance,
+                       keep=[0.5, 0.25, 1.0], samples=8, bits=2, finetune_epochs=1)
+        assert run.model.spec.widths == [4, 3, 10] and run.info["widths"] == [4, 3, 10]
         assert list(quant_records(run.model)) == ["body.layers.4", "body.layers.9"]
-        assert bool(quant_records(run.unpruned)) == (order == "quantize-then-prune")
-        assert set(run.histories) == {"train", "finetune"}
+        assert bool(quant_records(run.info["unpruned"])) == (order == "quantize-then-prune")
+        assert [(s.name, s.epochs) for s in run.history] == [("train", 1), ("fine-tune", 1)]
+        assert run.info["selection"].importance == importance
+    run = compress(build(VGG, seed=0), data, "quantize-prune", cfg, order=order, importance="l1", planner="global",
+                   keep=None, channels=12, bits=2, finetune_epochs=2)
+    assert sum(run.model.spec.widths) == 12 and run.history[0].epochs == 0
     with pytest.raises(ValueError, match="order='both': expected one of quantize-then-prune, prune-then-quantize"):
-        quantize_prune(build(VGG, seed=0), data, cfg, order="both")
+        compress(build(VGG, seed=0), data, "quantize-prune", cfg, order="both")
+    with pytest.raises(ValueError, match="finetune_epochs=3: expected an integer in \\[0, cfg.epochs=2\\]"):
+        compress(build(VGG, seed=0), data, "quantize-prune", cfg, finetune_epochs=3)
+
+
+def test_quantize_prune_grid_runs_every_seed_order_and_importance():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(40, 1, 8, 8, generator=gen), torch.arange(40) % 4
+    data = Dataset("toy", Split(x[:32], y[:32]), Split(x[32:], y[32:]), Split(x[32:], y[32:]), 4, "static",
+                   (1, 8, 8), ["a", "b", "c", "d"])
+    fp = build(VGG, seed=0)
+    q = quantize_model(fp, 2, skip=["first", "last"], quantizer="rescaw")[0]
+    start = {("quantize-then-prune", 0): q, ("prune-then-quantize", 0): fp}
+    rows = quantize_prune_grid(start, data, TrainConfig(epochs=1, T=2, batch_size=16, progress=False),
+                               importances={"quantize-then-prune": ("svs", "random"), "prune-then-quantize": ("l1",)},
+                               seeds=[0], keep=0.5, bits=2, samples=8)
+    assert [(r["order"], r["importance"], r["seed"]) for r in rows] == [
+        ("quantize-then-prune", "svs", 0), ("quantize-then-prune", "random", 0), ("prune-then-quantize", "l1", 0)]
+    for r in rows:
+        assert 0.0 <= r["before fine-tuning"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0
+        assert r["accuracy"] == evaluate(r["run"].model, data.test, TrainConfig(T=2, batch_size=16))

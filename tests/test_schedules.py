@@ -1,4 +1,5 @@
-"""Compression schedules (isolated, cumulative, joint) and the fine-tuning run that follows one."""
+"""Compression schedules (isolated, cumulative, joint) and the methods that fine-tune through one
+("duq", "prune", "quantize")."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,8 @@ import torch
 
 from snnkit.compress.masks import global_sparsity, masks_of, prune_global
 from snnkit.compress.quant import effective_weight, quant_records
-from snnkit.compress.schedules import COMPRESSION_SCHEDULES, Phase, cumulative, isolated, joint, run_compression
+from snnkit.compress import compress
+from snnkit.compress.schedules import COMPRESSION_SCHEDULES, Phase, cumulative, isolated, joint
 from snnkit.data import Split
 from snnkit.models import NeuronSpec, VGGSpec, build
 from snnkit.train import TrainConfig
@@ -66,9 +68,9 @@ def tiny_setup():
 def test_joint_run_prunes_once_and_quantizes_from_the_start():
     net, split, cfg = tiny_setup()
     before = copy.deepcopy(net.state_dict())
-    run = run_compression(net, split, cfg, "joint", sparsity=0.5, bits=2)
-    assert run.phases == [Phase(2, True, True)] and len(run.histories) == 1
-    assert (run.schedule, run.bits, run.sparsity) == ("joint", 2, 0.5)
+    run = compress(net, split, "duq", cfg, schedule="joint", sparsity=0.5, bits=2)
+    assert run.info["phases"] == [Phase(2, True, True)] and len(run.history) == 1 and run.method == "duq"
+    assert run.history[0].epochs == 2 and run.history[0].sparsity == pytest.approx(0.5, abs=0.01)
     expected = copy.deepcopy(net)
     prune_global(expected, 0.5)  # the mask of the pretrained weights
     got = masks_of(run.model)
@@ -87,28 +89,49 @@ def test_joint_run_prunes_once_and_quantizes_from_the_start():
 
 def test_cumulative_run_quantizes_from_half_way():
     net, split, cfg = tiny_setup()
-    run = run_compression(net, split, cfg, "cumulative", sparsity=0.5, bits=3)
-    assert run.phases == [Phase(1, True, False), Phase(1, True, True)] and len(run.histories) == 2
+    run = compress(net, split, "duq", cfg, schedule="cumulative", sparsity=0.5, bits=3)
+    assert run.info["phases"] == [Phase(1, True, False), Phase(1, True, True)] and len(run.history) == 2
     assert all(r.bits == 3 for r in quant_records(run.model).values())
     assert run.seconds > 0
 
 
 def test_isolated_and_plain_runs():
     net, split, cfg = tiny_setup()
-    quant = run_compression(net, split, cfg, "isolated", bits=4)
+    quant = compress(net, split, "duq", cfg, schedule="isolated", bits=4)
     assert masks_of(quant.model) == {} and len(quant_records(quant.model)) == 3
-    prune = run_compression(net, split, cfg, "isolated", sparsity=0.75)
+    prune = compress(net, split, "duq", cfg, schedule="isolated", sparsity=0.75, bits=None)
     assert quant_records(prune.model) == {} and global_sparsity(prune.model) == pytest.approx(0.75, abs=0.01)
-    plain = run_compression(net, split, cfg.replace(epochs=1), "joint")
-    assert plain.phases == [Phase(1, False, False)]
+    plain = compress(net, split, "duq", cfg.replace(epochs=1), bits=None)
+    assert plain.info["phases"] == [Phase(1, False, False)]
     assert masks_of(plain.model) == {} and quant_records(plain.model) == {}
+    # "prune" and "quantize" are the same loop with one of the two
+    same = compress(net, split, "prune", cfg, sparsity=0.75)
+    assert all(torch.equal(a, b) for a, b in zip(masks_of(same.model).values(), masks_of(prune.model).values()))
+    ptq = compress(net, split, "quantize", cfg.replace(epochs=0), bits=4, quantizer="duq")
+    assert ptq.history[0].epochs == 0 and len(quant_records(ptq.model)) == 3
 
 
-def test_run_compression_rejects_bad_requests_by_name():
+def test_duq_rejects_bad_requests_by_name():
     net, split, cfg = tiny_setup()
     with pytest.raises(ValueError, match="'isolated' applies exactly one method"):
-        run_compression(net, split, cfg, "isolated", sparsity=0.5, bits=2)
+        compress(net, split, "duq", cfg, schedule="isolated", sparsity=0.5, bits=2)
     with pytest.raises(ValueError, match="sparsity=1.0: expected a fraction in"):
-        run_compression(net, split, cfg, "joint", sparsity=1.0)
+        compress(net, split, "duq", cfg, sparsity=1.0)
     with pytest.raises(ValueError, match="unknown compression schedule 'staged'"):
-        run_compression(net, split, cfg, "staged", bits=2)
+        compress(net, split, "duq", cfg, schedule="staged", bits=2)
+    with pytest.raises(ValueError, match="method 'duq': .*'amount'"):
+        compress(net, split, "duq", cfg, amount=0.5)
+
+
+def test_a_layer_emptied_by_the_global_cut_stops_quantization_before_training():
+    # the first layer's weights are tiny: a global magnitude cut at 60 % takes all of them
+    net, split, cfg = tiny_setup()
+    with torch.no_grad():
+        net.body.layers[0].weight.mul_(1e-4)
+    with pytest.raises(ValueError, match=r"removes every weight of \['body.layers.0.weight'\].*quantizer cannot"):
+        compress(net, split, "duq", cfg, sparsity=0.6, bits=2)
+    # pruning alone allows it and says so; a per-layer cut keeps every layer
+    alone = compress(net, split, "duq", cfg.replace(epochs=1), sparsity=0.6, bits=None)
+    assert alone.info["empty_layers"] == ["body.layers.0.weight"]
+    layer = compress(net, split, "duq", cfg.replace(epochs=1), sparsity=0.6, bits=2, planner="layer")
+    assert layer.info["empty_layers"] == [] and len(quant_records(layer.model)) == 3

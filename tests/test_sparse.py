@@ -9,16 +9,22 @@ import pickle
 import pytest
 import torch
 
+from snnkit.compress import compress
 from snnkit.compress.masks import masks_of, prune_global
-from snnkit.compress.sparse import (METHODS, SparseConfig, SparseTraining, allocate, channel_selection,
-                                    compressed_variants, expand, finetune_snn, follow_thresholds, initial_masks,
-                                    magnitude_baseline, nonzero_weights, redistribute, sparse_fit, sparse_weights,
-                                    spiking_stage, to_snn, unit_scores)
+from snnkit.compress.sparse import (VARIANTS, SparseConfig, SparseTraining, allocate, attention_variants,
+                                    channel_selection, expand, initial_masks, redistribute, sparse_fit,
+                                    sparse_weights, unit_scores)
 from snnkit.compress.surgery import shrink
 from snnkit.data import load_dataset
 from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
+from snnkit.recipes import finetune_snn, follow_thresholds, spiking_stage, to_snn
 from snnkit.surrogate import Triangular
 from snnkit.train import TrainConfig, fit
+from snnkit.weights import count_nonzero
+
+
+def nonzero_weights(model) -> int:
+    return count_nonzero(model, weights_only=True)
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +207,7 @@ def test_to_snn_keeps_the_mask_and_sets_percentile_thresholds(digits):
     ann = build(small_spec(), spiking=False, seed=0)
     run = sparse_fit(ann, digits.train.subset(128), TrainConfig(epochs=1, batch_size=64, progress=False),
                      SparseConfig(density=0.2))
-    snn = to_snn(ann, digits.train.x[:64], percentile=99.7)
+    snn = to_snn(ann, digits.train.x[:64], percentile=99.7, surrogate_scale=0.3)
     assert snn.spiking and set(masks_of(snn)) == set(run.masks)
     for n, mask in masks_of(snn).items():
         assert torch.equal(mask, run.masks[n])
@@ -209,17 +215,20 @@ def test_to_snn_keeps_the_mask_and_sets_percentile_thresholds(digits):
     assert lif.threshold.requires_grad and lif.beta.requires_grad
     assert lif.surrogate == Triangular(width=float(lif.threshold.detach()), scale=0.3)
     assert masks_of(ann).keys() == run.masks.keys()  # the ANN keeps its masks
+    # without a surrogate scale the spec's own surrogate stays
+    assert lif_layers(to_snn(ann, digits.train.x[:64]))[0][1].surrogate == lif_layers(build(small_spec()))[0][1].surrogate
 
 
 def test_the_mask_stays_frozen_during_snn_fine_tuning(digits):
     ann = build(small_spec(), spiking=False, seed=0)
     sparse_fit(ann, digits.train.subset(128), TrainConfig(epochs=1, batch_size=64, progress=False),
                SparseConfig(density=0.2))
-    snn = to_snn(ann, digits.train.x[:64])
+    snn = to_snn(ann, digits.train.x[:64], surrogate_scale=0.3)
     before = masks_of(snn)
     thresholds = [float(lif.threshold.detach()) for _, lif in lif_layers(snn)]
     leaks = [float(lif.beta.detach()) for _, lif in lif_layers(snn)]
-    finetune_snn(snn, digits.train.subset(128), TrainConfig(epochs=1, T=3, lr=1e-2, batch_size=32, progress=False))
+    finetune_snn(snn, digits.train.subset(128), TrainConfig(epochs=1, T=3, lr=1e-2, batch_size=32, progress=False),
+                 surrogate_scale=0.3)
     after = masks_of(snn)
     assert all(torch.equal(before[n], after[n]) for n in before)
     for n, mask in after.items():
@@ -248,24 +257,40 @@ def test_nonzero_weights_counts_masked_weights_as_zero():
     assert nonzero_weights(model) == 1320 - 990
 
 
-def test_magnitude_baseline_prunes_a_copy_to_the_density(digits):
+def test_the_prune_method_masks_a_copy_to_the_sparsity(digits):
     dense = build(small_spec(), spiking=False, seed=0)
-    pruned = magnitude_baseline(dense, digits.train.subset(64), TrainConfig(epochs=1, progress=False), 0.1)
-    assert nonzero_weights(pruned) == 1320 - round(0.9 * 1320)
+    pruned = compress(dense, digits.train.subset(64), "prune", TrainConfig(epochs=1, progress=False), sparsity=0.9)
+    assert nonzero_weights(pruned.model) == 1320 - round(0.9 * 1320) and pruned.T == 1
     assert nonzero_weights(dense) == 1320 and not masks_of(dense)
-    with pytest.raises(ValueError, match="density=0"):
-        magnitude_baseline(dense, digits.train.subset(64), TrainConfig(epochs=0, progress=False), 0)
+    with pytest.raises(ValueError, match="sparsity=1.0"):
+        compress(dense, digits.train.subset(64), "prune", TrainConfig(epochs=0, progress=False), sparsity=1.0)
+
+
+def test_the_attention_method_trains_a_sparse_student_from_scratch(digits):
+    meta = build(small_spec(), spiking=False, seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=2, progress=False)
+    run = compress(meta, digits.train.subset(128), "attention", cfg, sparsity=0.7, attention_weight=1.0)
+    assert run.T == 1 and not run.model.spiking and [s.name for s in run.history] == ["sparse learning"]
+    assert nonzero_weights(run.model) == round(0.3 * 1320) and run.info["sparse"].density == pytest.approx(0.3, abs=1e-3)
+    # the same as sparse_fit with the attention term on a fresh student of seed cfg.seed
+    channel = compress(meta, digits.train.subset(128), "attention", cfg, keep=0.5, granularity="channel")
+    assert list(channel.model.spec.widths) == [4, 4, 8]
+    with pytest.raises(ValueError, match="sparsity .* for 'irregular', keep .* for 'channel'"):
+        compress(meta, digits.train.subset(128), "attention", cfg, keep=0.5)
 
 
 @pytest.mark.parametrize("granularity", ["irregular", "channel"])
-def test_compressed_variants_keep_one_number_of_weights(digits, granularity):
+def test_attention_variants_keep_one_number_of_weights(digits, granularity):
     meta = build(small_spec(), spiking=False, seed=0)
-    cfg = TrainConfig(epochs=1, batch_size=64, progress=False)
-    anns, runs = compressed_variants(meta, digits.train.subset(128), cfg,
-                                     SparseConfig(density=0.3 if granularity == "irregular" else 0.5,
-                                                  granularity=granularity), 1.0, seed=2)
-    assert list(anns) == list(METHODS) and set(runs) == {"attention-guided", "sparse, no attention"}
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=2, progress=False)
+    amount = {"sparsity": 0.7} if granularity == "irregular" else {"keep": 0.5}
+    runs = attention_variants(meta, digits.subset(train=128, val=32, test=32), cfg, TrainConfig(epochs=0, T=2),
+                              granularity=granularity, attention_weight=1.0, **amount)
+    assert list(runs) == list(VARIANTS)
+    anns = {m: r.info["ann"].model for m, r in runs.items()}
     counts = {m: nonzero_weights(a) for m, a in anns.items()}
+    assert set(runs["attention-guided"].info["ann"].info) == {"sparse"}
+    assert all(r.model.spiking and r.T == 2 and 0.0 <= r.test_acc <= 1.0 for r in runs.values())
     if granularity == "irregular":
         assert counts["attention-guided"] == counts["sparse, no attention"] == round(0.3 * 1320)
         assert abs(counts["magnitude"] - counts["attention-guided"]) <= 1
@@ -274,14 +299,14 @@ def test_compressed_variants_keep_one_number_of_weights(digits, granularity):
         assert counts["attention-guided"] == sum(p.numel() for p in anns["attention-guided"].parameters())
         assert abs(counts["magnitude"] - counts["attention-guided"]) <= 1
     assert meta.spec.widths == [8, 8, 16] and not masks_of(meta)
-    with pytest.raises(ValueError, match="methods=\\['lamp'\\]"):
-        compressed_variants(meta, digits, cfg, SparseConfig(density=0.3), 1.0, methods=["lamp"])
+    with pytest.raises(ValueError, match="variants=\\['lamp'\\]"):
+        attention_variants(meta, digits, cfg, cfg, sparsity=0.7, variants=["lamp"])
 
 
 def test_spiking_stage_returns_the_converted_and_the_fine_tuned_snn(digits):
     ann = build(small_spec(), spiking=False, seed=0)
     fit(ann, digits.train.subset(256), TrainConfig(epochs=2, lr=1e-2, progress=False), val=None)
-    pruned = magnitude_baseline(ann, digits.train.subset(64), TrainConfig(epochs=0, progress=False), 0.5)
+    pruned = compress(ann, digits.train.subset(64), "prune", TrainConfig(epochs=0, progress=False), sparsity=0.5).model
     run = spiking_stage(pruned, digits, TrainConfig(epochs=1, T=3, progress=False), calibration=128)
     assert run.ann is pruned and run.converted is not run.snn
     assert run.snn.spiking and set(masks_of(run.snn)) == set(masks_of(pruned))
@@ -289,3 +314,10 @@ def test_spiking_stage_returns_the_converted_and_the_fine_tuned_snn(digits):
     for acc in (run.ann_accuracy, run.converted_accuracy, run.snn_accuracy):
         assert 0.1 < acc <= 1.0
     assert len(run.history.train_loss) == 1
+    # the "convert" method is the same stage through compress, the ANN untouched
+    converted = compress(pruned, digits, "convert", TrainConfig(epochs=1, T=3, progress=False), calibration=128,
+                         evaluate=True)
+    assert converted.test_acc == run.snn_accuracy
+    assert (converted.info["ann_accuracy"], converted.info["converted_accuracy"]) == (run.ann_accuracy,
+                                                                                      run.converted_accuracy)
+    assert not pruned.spiking and set(masks_of(converted.model)) == set(masks_of(pruned))

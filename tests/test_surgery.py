@@ -12,7 +12,8 @@ import torch_pruning as tp
 from torch import nn
 
 from snnkit.compress.activity import prunable_layers
-from snnkit.compress.criteria import CRITERIA, feeding_layers
+from snnkit.compress.importance import feeding_layers, score
+from snnkit.compress.planners import plan
 from snnkit.compress.masks import masks_of, prune_global
 from snnkit.compress.surgery import Cut, channel_plan, kept_channels, mask_channels, shrink
 from snnkit.data import Split
@@ -72,7 +73,7 @@ def inputs(spiking: bool, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("name", SPECS)
 def test_shrunk_equals_masked_exactly(name):
     net = prepared(SPECS[name])
-    sel = CRITERIA.get("random")(net, keep=0.5)
+    sel = plan(score(net, "random"), "global", keep=0.5)
     small, masked = shrink(net, sel), mask_channels(net, sel)
     assert small.spec.widths == sel.widths and not small.training
     x = inputs(True)
@@ -87,7 +88,7 @@ def test_shrunk_equals_masked_exactly(name):
     assert out_small.abs().sum() > 0  # the network is not silent
     assert not torch.equal(out_full, out_masked)  # and the removed channels mattered
     # every hidden layer spikes, and a removed channel of the masked net never does
-    for layer, keep in zip(prunable_layers(net), sel.keep()):
+    for layer, keep in zip(prunable_layers(net), sel.kept()):
         s_masked, s_small = spikes[layer]
         assert s_small.sum() > 0
         removed = torch.ones(s_masked.shape[2], dtype=torch.bool)
@@ -197,7 +198,7 @@ def test_plan_of_a_resnet_touches_one_block_only():
 
 def test_shrunk_net_trains_copies_and_pickles():
     net = build(SPECS["vgg-bn-bias-hidden"], seed=0)
-    small = shrink(net, CRITERIA.get("random")(net, keep=0.5))
+    small = shrink(net, plan(score(net, "random"), "global", keep=0.5))
     before = copy.deepcopy(small.state_dict())
     gen = torch.Generator().manual_seed(0)
     data = Split(torch.rand(16, 2, 8, 8, generator=gen), torch.randint(0, 3, (16,), generator=gen))
@@ -247,10 +248,11 @@ def test_bad_selections_name_the_problem():
         shrink(net, [[0], [0]])
     with pytest.raises(ValueError, match=r"kept channels \[0, 8\]"):
         shrink(net, [[0, 8], [0], [0]])
-    with pytest.raises(ValueError, match="gives widths, not scores"):
-        sel = CRITERIA.get("random")(net, keep=0.5)
-        shrink(net, type(sel)(layers=sel.layers, widths=sel.widths, original=sel.original, criterion="pca"))
+    with pytest.raises(ValueError, match="3 scores for 8 channels"):
+        sel = plan(score(net, "random"), "global", keep=0.5)
+        shrink(net, type(sel)(layers=sel.layers, widths=sel.widths, original=sel.original,
+                              scores=[torch.zeros(3)] * len(sel.layers)))
     other = build(SPECS["resnet"], seed=0)
     with pytest.raises(ValueError, match="expected one made on this model"):
-        shrink(other, CRITERIA.get("random")(net, keep=0.5))
+        shrink(other, plan(score(net, "random"), "global", keep=0.5))
     assert [k.tolist() for k in kept_channels(net, [[3, 1], [0], [2]])] == [[1, 3], [0], [2]]

@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 
-import snnkit.compress.temporal as temporal
+import snnkit.compress.core as core
+from snnkit.compress import Compressed, Step, compress
+from snnkit.compress.temporal import check_schedule
 from snnkit.data import Dataset, Split, load_dataset
-from snnkit.models import NeuronSpec, VGGSpec, build
 from snnkit.metrics.robustness import accuracy_under_noise, add_noise
-from snnkit.compress.temporal import StepResult, check_schedule, direct, gradual
+from snnkit.models import NeuronSpec, VGGSpec, build
 from snnkit.train import TrainConfig, evaluate, fit
 
 
@@ -50,45 +51,44 @@ def test_valid_schedules_pass_unchanged():
 
 def test_gradual_runs_the_schedule_in_order_from_the_previous_weights(tiny, monkeypatch):
     calls = []
-    real_fit = temporal.fit
+    real_fit = core.fit
 
     def spy(model, data, cfg, **kw):
-        calls.append((cfg.T, cfg.epochs, cfg.seed))
+        calls.append((cfg.T, cfg.epochs, cfg.seed, model.body.layers[0].weight.detach().clone()))
         return real_fit(model, data, cfg, **kw)
 
-    monkeypatch.setattr(temporal, "fit", spy)
+    monkeypatch.setattr(core, "fit", spy)
     model = build(small_spec(tiny), seed=0)
-    snapshots = []
-    steps = gradual(model, tiny, schedule=[4, 2, 2, 1], epochs_per_step=[1, 0, 2, 1], cfg=CFG.replace(seed=5),
-                    on_step=lambda r, m: snapshots.append(m.body.layers[0].weight.detach().clone()))
-    assert [(s.T, s.epochs) for s in steps] == [(4, 1), (2, 0), (2, 2), (1, 1)]
-    assert calls == [(4, 1, 5), (2, 2, 7), (1, 1, 8)]  # no training for 0 epochs; seed + step index
-    assert torch.equal(snapshots[0], snapshots[1]) and not torch.equal(snapshots[1], snapshots[2])
-    for s in steps:
-        assert isinstance(s, StepResult) and 0.0 <= s.val_acc <= 1.0 and 0.0 <= s.test_acc <= 1.0
+    run = compress(model, tiny, "gradual", CFG.replace(seed=5, epochs=2), schedule=[4, 2, 1], first_epochs=0,
+                   evaluate=True)
+    assert isinstance(run, Compressed) and run.T == 1 and run.info["schedule"] == [4, 2, 1]
+    assert [(s.name, s.T, s.epochs) for s in run.history] == [("T=4", 4, 0), ("T=2", 2, 2), ("T=1", 1, 2)]
+    assert [c[:3] for c in calls] == [(2, 2, 6), (1, 2, 7)]  # no training for 0 epochs; seed + step index
+    assert torch.equal(calls[0][3], model.body.layers[0].weight)  # step 2 starts from the model as given
+    assert not torch.equal(calls[1][3], calls[0][3])  # step 3 from where step 2 left it
+    for s in run.history:
+        assert isinstance(s, Step) and 0.0 <= s.val_acc <= 1.0 and 0.0 <= s.test_acc <= 1.0
         assert s.seconds >= 0
-    # the recorded accuracy is the model's accuracy at that T
-    assert steps[-1].test_acc == evaluate(model, tiny.test, CFG.replace(T=1))
-    with pytest.raises(ValueError, match="expected one integer or 4"):
-        gradual(model, tiny, schedule=[4, 2, 2, 1], epochs_per_step=[1, 1], cfg=CFG)
-    with pytest.raises(ValueError, match="epochs_per_step entry -1"):
-        gradual(model, tiny, schedule=[4], epochs_per_step=-1, cfg=CFG)
+    # the recorded accuracy is the model's accuracy at that T; the first step measures the start
+    assert run.test_acc == evaluate(run.model, tiny.test, CFG.replace(T=1))
+    assert run.history[0].test_acc == evaluate(model, tiny.test, CFG.replace(T=4))
+    with pytest.raises(ValueError, match="first_epochs=-1: expected an integer >= 0"):
+        compress(model, tiny, "gradual", CFG, schedule=[4], first_epochs=-1)
+    with pytest.raises(ValueError, match=r"schedule\[1\]=5 is larger"):
+        compress(model, tiny, "gradual", CFG, schedule=[4, 5])
 
 
-def test_direct_trains_at_the_final_T_only(tiny):
+def test_direct_is_dense_training_at_the_final_t(tiny):
     start = build(small_spec(tiny), seed=0)
     before = start.body.layers[0].weight.detach().clone()
-    res = direct(start, tiny, T=2, epochs=2, cfg=CFG, copy_model=True)
-    assert (res.T, res.epochs) == (2, 2) and 0.0 <= res.test_acc <= 1.0
-    assert torch.equal(start.body.layers[0].weight, before)  # the copy was trained
-    fresh = direct(lambda: build(small_spec(tiny), seed=0), tiny, T=2, epochs=2, cfg=CFG)
-    assert fresh == StepResult(2, 2, res.val_acc, res.test_acc, fresh.seconds)  # same start, same run
-    untrained = direct(start, tiny.train, T=1, epochs=0, cfg=CFG, test=tiny.test)
-    assert math.isnan(untrained.val_acc) and untrained.test_acc == evaluate(start, tiny.test, CFG.replace(T=1))
-    with pytest.raises(ValueError, match="T=0: expected an integer >= 1"):
-        direct(start, tiny, T=0, epochs=1, cfg=CFG)
-    with pytest.raises(ValueError, match="expected an nn.Module or a function"):
-        direct(3, tiny, T=2, epochs=1, cfg=CFG)
+    res = compress(start, tiny, "dense", CFG.replace(T=2, epochs=2), evaluate=True)
+    assert (res.T, res.history[0].epochs) == (2, 2) and 0.0 <= res.test_acc <= 1.0
+    assert torch.equal(start.body.layers[0].weight, before)  # a copy was trained
+    again = compress(start, tiny, "dense", CFG.replace(T=2, epochs=2), evaluate=True)
+    assert (again.test_acc, again.history[0].val_acc) == (res.test_acc, res.history[0].val_acc)  # same run
+    untrained = compress(start, tiny.train, "dense", CFG.replace(T=1, epochs=0), evaluate=True)
+    assert math.isnan(untrained.test_acc)  # a split has no test split: nothing to measure
+    assert math.isnan(compress(start, tiny, "dense", CFG.replace(epochs=0)).test_acc)  # evaluate=False
 
 
 # ------------------------------------------------------------------------------------ noise

@@ -3,13 +3,15 @@
 import pytest
 import torch
 
+import snnkit.train as trainer
 from snnkit.convert import activation_percentiles, convert
 from snnkit.data import load_dataset
 from snnkit.encoding import direct
 from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
 from snnkit.compress.masks import masks_of, prune_global
 from snnkit.compress.quant import quant_records, quantize_model, quantizer_of
-from snnkit.train import CheckpointError, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
+from snnkit.data import Split
+from snnkit.train import DATA_VAL, CheckpointError, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,28 @@ def test_training_is_deterministic_for_a_seed(digits):
     m3 = build(spec_for(digits), seed=1)
     fit(m3, small, cfg.replace(seed=7), val=None)
     assert not torch.equal(m3.body.layers[0].weight, weights)
+
+
+def test_fit_validates_on_data_val_by_default_and_never_with_val_none(digits, monkeypatch):
+    small = digits.subset(train=64, val=20, test=20)
+    cfg = TrainConfig(epochs=2, T=2, batch_size=32, progress=False)
+    seen = []
+    real = trainer.predict
+
+    def spy(model, split, cfg):
+        seen.append(len(split))
+        return real(model, split, cfg)
+
+    monkeypatch.setattr(trainer, "predict", spy)
+    model = build(spec_for(digits), seed=0)
+    assert len(fit(model, small, cfg).val_acc) == 2 and seen == [20, 20]  # DATA_VAL: small.val
+    assert repr(DATA_VAL) == "DATA_VAL"
+    seen.clear()
+    assert fit(model, small, cfg, val=None).val_acc == [] and seen == []  # None: no validation at all
+    other = Split(small.test.x[:7], small.test.y[:7])
+    assert len(fit(model, small, cfg, val=other).val_acc) == 2 and seen == [7, 7]
+    seen.clear()
+    assert fit(model, small.train, cfg).val_acc == [] and seen == []  # a split has no val
 
 
 def test_ann_twin_trains_with_the_same_trainer(digits):
@@ -154,7 +178,7 @@ def test_conversion_sets_percentile_thresholds_and_rescales_weights(digits):
     fit(ann, digits, TrainConfig(epochs=2, lr=3e-3, batch_size=32, progress=False))
     x = digits.train.x[:256]
     pct = activation_percentiles(ann, x, 99.9)
-    snn = convert(ann, x, 99.9)
+    snn = convert(ann, x, 99.9, mode="thresholds")
     for name, lif in lif_layers(snn):
         assert lif.threshold.item() == pytest.approx(pct[name])
     # the max is above the 99.9th percentile
@@ -177,7 +201,7 @@ def test_conversion_of_a_deep_net_keeps_the_ann_accuracy(digits):
     fit(ann, digits, cfg)
     ann_acc = evaluate(ann, digits.test, cfg)
     x = digits.train.x[:512]
-    by_threshold, by_weight = convert(ann, x, 99.9), convert(ann, x, 99.9, mode="weights")
+    by_threshold, by_weight = convert(ann, x, 99.9, mode="thresholds"), convert(ann, x)  # the defaults: 99.9, weights
     eval_cfg = cfg.replace(T=64, batch_size=128)
     assert ann_acc > 0.9
     for snn in (by_threshold, by_weight):

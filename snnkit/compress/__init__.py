@@ -1,57 +1,75 @@
-"""Compression: what to remove (criteria), how to remove it (surgery, masks), how to store
-the rest (quantizers), and in what order (schedules, temporal pruning).
+"""Compression: one entry point, and the pieces every method is made of.
 
-* :mod:`~snnkit.compress.activity`: record membranes or spikes of every LIF layer.
-* :mod:`~snnkit.compress.attention`: attention maps and the attention-transfer loss.
-* :mod:`~snnkit.compress.sparse`: sparse learning at a fixed global density (irregular or
-  channel masks, per-layer redistribution by momentum), attention-guided compression, the
-  magnitude baseline, and the SNN stage with the mask frozen.
-* :mod:`~snnkit.compress.lamp`: layer-adaptive magnitude (LAMP) scores of weights.
-* :mod:`~snnkit.compress.iterative`: iterative pruning with weight rewinding, by LAMP or
-  global / uniform magnitude (:data:`PRUNING_RULES`).
-* :mod:`~snnkit.compress.criteria`: :class:`Selection` and the :data:`CRITERIA` registry.
-* :mod:`~snnkit.compress.masks`: unstructured weight masks (global or per-layer, iterative,
-  any importance score) that survive training; rewinding with the mask kept.
-* :mod:`~snnkit.compress.pca`: the PCA maths behind the ``"pca"`` criterion.
-* :mod:`~snnkit.compress.quant`: the :data:`QUANTIZERS` registry, quantizers attached to
-  layers (post-training or trained), and their :class:`QuantRecord` (:func:`quant_records`).
-* :mod:`~snnkit.compress.quant_prune`: quantize and prune channels in either order, the
-  quantizers carried through surgery (:func:`quantize_prune`, QP-SNN).
-* :mod:`~snnkit.compress.surgery`: :func:`shrink` removes channels for real (a smaller
-  ``Net``), :func:`mask_channels` zeroes them in place of it.
-* :mod:`~snnkit.compress.schedules`: the :data:`SCHEDULES` registry; the compression
-  schedules (isolated, cumulative, joint: :data:`COMPRESSION_SCHEDULES`) and
-  :func:`run_compression`, which fine-tunes a pretrained net through one.
-* :mod:`~snnkit.compress.temporal`: lowering T, gradually or directly, or to the t the KL
-  rule chooses (:func:`~snnkit.compress.temporal.kl_rule`).
-* :mod:`~snnkit.compress.methods`: every paper's method, and the random and uniform
-  baselines, run from one pretrained SNN with one training budget (its ``METHODS``
-  registry), and ``method_row``, which measures each result the same way.
+::
+
+    from snnkit.compress import compress, METHODS
+    run = compress(snn, data, "quantize-prune", cfg, bits=2, keep=0.5)   # never modifies snn
+    run.model, run.history, run.info, run.T
+    METHODS.names()   # every method, the five papers' and the baselines
+
+:func:`compress` (:mod:`~snnkit.compress.core`) runs a method of :data:`METHODS` on a copy
+and returns a :class:`Compressed`, the same fields for every method. The methods, by module:
+
+* :mod:`~snnkit.compress.core`: ``"dense"`` (the reference; at a lower T, direct temporal pruning).
+* :mod:`~snnkit.compress.structured`: ``"channels"`` (any importance x any planner, cut for
+  real), ``"pca"`` (paper 1's widths), ``"random"`` (the structured baseline).
+* :mod:`~snnkit.compress.schedules`: ``"duq"`` (paper 3: pruning and learned-scale
+  quantization on a compression schedule), ``"prune"`` (one-shot unstructured pruning),
+  ``"quantize"`` (post-training or quantization-aware); and the value schedules (:data:`SCHEDULES`).
+* :mod:`~snnkit.compress.quant_prune`: ``"quantize-prune"`` (paper 4, QP-SNN, either order).
+* :mod:`~snnkit.compress.sparse`: ``"attention"`` (paper 2: attention-guided sparse learning of
+  an ANN student) and ``"convert"`` (the spiking stage, :mod:`snnkit.recipes`).
+* :mod:`~snnkit.compress.temporal`: ``"gradual"`` (paper 1: T lowered step by step) and
+  ``"kl"`` (paper 5: T chosen by the KL rule).
+* :mod:`~snnkit.compress.iterative`: ``"iterative"`` (paper 5: LAMP or magnitude rounds with
+  rewinding, optionally at a KL-chosen T).
+
+The pieces:
+
+* :mod:`~snnkit.compress.importance`: what matters (:data:`IMPORTANCES`: pca-variance, svs,
+  sca, attention, l1, magnitude, lamp, random), per channel or per weight, one signature.
+* :mod:`~snnkit.compress.planners`: how many to keep (:data:`PLANNERS`: layer, global,
+  variance) and the :class:`Selection` of kept channels.
+* :mod:`~snnkit.compress.surgery`: :func:`shrink` cuts channels out for real,
+  :func:`mask_channels` zeroes them.
+* :mod:`~snnkit.compress.masks`: unstructured masks (global or per layer, by any score),
+  rewinding. How masks and quantizers are stored is :mod:`snnkit.weights`.
+* :mod:`~snnkit.compress.quant`: the quantizers (:data:`QUANTIZERS`), grid maths, QP-SNN's and
+  DuQ's quantizers.
+* :mod:`~snnkit.compress.activity`, :mod:`~snnkit.compress.pca`, :mod:`~snnkit.compress.lamp`,
+  :mod:`~snnkit.compress.attention`: recorded activity, PCA maths, LAMP scores, attention maps.
+* :mod:`~snnkit.compress.comparison`: every paper's method from one base SNN with one budget
+  (:func:`compare`), measured the same way (:func:`method_row`).
 """
+# the method modules register their METHODS on import, in this order
+from . import structured, schedules, quant_prune, sparse, temporal, iterative  # noqa: F401, I001
 from .activity import layer_activity, prunable_layers
 from .attention import AttentionTransfer, attention_loss, attention_map, attention_maps
-from .criteria import CRITERIA, Selection, widths_at, widths_from_scores
-from .iterative import PRUNING_RULES, iterative_prune, prune_round, train_with_rewind_point
-from .lamp import lamp_importance, lamp_scores
+from .core import METHODS, Compressed, Step, compress
+from .importance import IMPORTANCES, Inputs, Scores, score, score_stability
+from .iterative import RULES
+from .lamp import lamp_scores
 from .masks import (
     apply_masks, global_sparsity, layer_density, layer_sparsity, masks_of, prunable_weights, prune_global,
     prune_layerwise, remove_masks, rewind,
 )
+from .planners import PLANNERS, Selection, plan, prune, select, variance_widths, widths_from_scores
 from .quant import QUANTIZERS, QuantRecord, quant_records, quantize_model
-from .quant_prune import ORDERS, quantize_prune
-from .schedules import COMPRESSION_SCHEDULES, SCHEDULES, run_compression
-from .sparse import SparseConfig, attention_guided, compressed_variants, magnitude_baseline, sparse_fit, spiking_stage
+from .quant_prune import ORDERS
+from .schedules import COMPRESSION_SCHEDULES, SCHEDULES
+from .sparse import VARIANTS, SparseConfig, attention_variants, sparse_fit
 from .surgery import channel_plan, mask_channels, shrink
 
 __all__ = [
-    "COMPRESSION_SCHEDULES", "run_compression",
-    "PRUNING_RULES", "iterative_prune", "lamp_importance", "lamp_scores", "prune_round", "train_with_rewind_point",
+    "METHODS", "Compressed", "Step", "compress",
+    "IMPORTANCES", "Inputs", "Scores", "score", "score_stability",
+    "PLANNERS", "Selection", "plan", "prune", "select", "variance_widths", "widths_from_scores",
     "channel_plan", "mask_channels", "shrink",
     "apply_masks", "global_sparsity", "layer_density", "layer_sparsity", "masks_of", "prunable_weights",
     "prune_global", "prune_layerwise", "remove_masks", "rewind",
-    "CRITERIA", "QUANTIZERS", "SCHEDULES", "Selection", "layer_activity", "prunable_layers",
-    "QuantRecord", "quant_records", "quantize_model", "widths_at", "widths_from_scores",
-    "ORDERS", "quantize_prune",
+    "QUANTIZERS", "QuantRecord", "quant_records", "quantize_model",
+    "COMPRESSION_SCHEDULES", "SCHEDULES", "ORDERS", "RULES", "VARIANTS",
+    "layer_activity", "prunable_layers", "lamp_scores",
     "AttentionTransfer", "attention_loss", "attention_map", "attention_maps",
-    "SparseConfig", "attention_guided", "compressed_variants", "magnitude_baseline", "sparse_fit", "spiking_stage",
+    "SparseConfig", "attention_variants", "sparse_fit",
 ]

@@ -1,14 +1,14 @@
 """Recording what every LIF layer does on a set of inputs.
 
-Criteria that look at activity (PCA of membrane potentials, SVS of spike maps, SCA of
-membrane magnitudes, attention maps) all start here: run the model on some inputs and keep,
+Importances that look at activity (PCA of membrane potentials, SVS of spike maps, SCA of
+membrane magnitudes, attention) all start here: run the model on some inputs and keep,
 for every LIF layer, its membrane potential or its spikes averaged over the T steps::
 
     mem = layer_activity(snn, data.train.x[:256], T=25)                  # {layer: (N, C, H, W)}
     spk = layer_activity(snn, data.train.x[:256], T=25, kind="spikes")
 
-:func:`prunable_layers` names the LIF layers whose widths a spec lists, i.e. the layers a
-structured criterion chooses channels for.
+:func:`prunable_layers` names the activation layers whose widths a spec lists, i.e. the layers
+a planner chooses channels for.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..encoding import model_input
-from ..models import ResNetSpec, VGGSpec, lif_layers, probe
+from ..models import LIF, ResNetSpec, VGGSpec, is_spiking, lif_layers
+from ..recording import recording
 
 __all__ = ["KINDS", "layer_activity", "prunable_layers", "batches"]
 
@@ -56,7 +57,7 @@ def layer_activity(
     before that step's reset; membrane units, the threshold is one spike's worth) or
     ``sum_t S[t] / T`` (the firing rate, in spikes per step) or ``sum_t |U[t]| / T``
     (``kind="membrane-magnitude"``, the mean L1 membrane potential). The model runs in eval mode
-    under ``torch.no_grad``; its training flag is restored afterwards.
+    under ``torch.no_grad`` (:func:`snnkit.recording.recording`); its modes are restored.
 
     Args:
         model: a spiking network (:func:`snnkit.models.build` with ``spiking=True``).
@@ -74,7 +75,7 @@ def layer_activity(
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}: expected one of {', '.join(KINDS)}")
-    if not getattr(model, "spiking", True) or not lif_layers(model):
+    if not is_spiking(model) or not lif_layers(model):
         raise ValueError("layer_activity needs a spiking model with LIF layers; got one without")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     gen = torch.Generator().manual_seed(seed)
@@ -84,27 +85,24 @@ def layer_activity(
         value = spikes if kind == "spikes" else mem.abs() if kind == "membrane-magnitude" else mem
         parts.setdefault(name, []).append(value.float().mean(0).cpu())  # (T, B, ...) -> (B, ...)
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), probe(model, record):
-            for xb in batches(x, batch_size):
-                model(model_input(xb.to(device), T, encoding, generator=gen))
-    finally:
-        model.train(was_training)
+    with recording(model, probe=record):
+        for xb in batches(x, batch_size):
+            model(model_input(xb.to(device), T, encoding, generator=gen))
     if not parts:
         raise ValueError("no input batches were given; expected at least one sample")
     return {name: torch.cat(chunks) for name, chunks in parts.items()}
 
 
 def prunable_layers(model: nn.Module) -> list[str]:
-    """Names of the LIF layers whose widths are ``model.spec.widths``, in that order.
+    """Names of the activation layers whose widths are ``model.spec.widths``, in that order.
 
-    VGG: the LIF after every conv and hidden linear layer (not an output LIF of readout
+    The LIF layers of an SNN, the ReLUs of its ANN twin (same module names). VGG: the
+    activation after every conv and hidden linear layer (not an output LIF of readout
     "spike"). ResNet: the ``act1`` of every block.
     """
     spec = getattr(model, "spec", None)
-    names = [n for n, _ in lif_layers(model)]
+    kind = LIF if is_spiking(model) else nn.ReLU
+    names = [n for n, m in model.named_modules() if isinstance(m, kind)]
     if isinstance(spec, VGGSpec):
         chosen = names[: len(spec.widths)]
     elif isinstance(spec, ResNetSpec):
@@ -112,5 +110,5 @@ def prunable_layers(model: nn.Module) -> list[str]:
     else:
         raise ValueError(f"model.spec={spec!r}: expected a model built from a VGGSpec or ResNetSpec")
     if len(chosen) != len(spec.widths):
-        raise ValueError(f"found {len(chosen)} prunable LIF layers for {len(spec.widths)} widths in {spec}")
+        raise ValueError(f"found {len(chosen)} prunable activation layers for {len(spec.widths)} widths in {spec}")
     return chosen

@@ -35,7 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from ..encoding import model_input
-from ..models import Net
+from ..models import Net, is_spiking
+from ..recording import recording
 
 __all__ = [
     "attention_map",
@@ -124,33 +125,34 @@ def attention_layers(model: nn.Module) -> list[str]:
     return out
 
 
+class _Store:
+    """Forward hook keeping a module's output under its name (a class: no closures)."""
+
+    def __init__(self, store: dict[str, Tensor], name: str, spiking: bool) -> None:
+        self.store, self.name, self.spiking = store, name, spiking
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        self.store[self.name] = output.mean(0) if self.spiking else output
+
+
 @contextlib.contextmanager
-def capture(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, Tensor]]:
+def capture(model: nn.Module, layers: Sequence[str], *, measuring: bool = False) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named modules during forward passes.
 
     Yields a dict that every forward pass fills with ``{name: output}``, an ANN's
     (B, C, H, W) as is (with its autograd graph), an SNN's (T, B, C, H, W) averaged over T
     (the firing rate). A later pass overwrites an earlier one. The hooks are removed on
-    exit, also on error.
+    exit, also on error. ``measuring``: also eval mode and no gradients, modes restored
+    (:func:`snnkit.recording.recording`); otherwise the model trains as it was.
     """
     modules = dict(model.named_modules())
     unknown = [n for n in layers if n not in modules]
     if unknown:
         raise ValueError(f"layers {unknown} are not modules of the model; expected e.g. {attention_layers(model)}")
-    spiking = bool(getattr(model, "spiking", False))
     store: dict[str, Tensor] = {}
-
-    def hook(name: str):
-        def record(_module, _inputs, output):
-            store[name] = output.mean(0) if spiking else output
-        return record
-
-    handles = [modules[n].register_forward_hook(hook(n)) for n in layers]
-    try:
+    hooks = [(modules[n], _Store(store, n, is_spiking(model))) for n in layers]
+    with recording(model, hooks, eval_mode=measuring, grad=not measuring):
         yield store
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @torch.no_grad()
@@ -174,14 +176,8 @@ def attention_maps(
         flatten: False gives each map as (B, H, W), to show.
     """
     layers = attention_layers(model) if layers is None else list(layers)
-    spiking = bool(getattr(model, "spiking", False))
-    was_training = model.training
-    model.eval()
-    try:
-        with capture(model, layers) as acts:
-            model(model_input(x, T, encoding, spiking=spiking))
-    finally:
-        model.train(was_training)
+    with capture(model, layers, measuring=True) as acts:
+        model(model_input(x, T, encoding, spiking=is_spiking(model)))
     return {n: attention_map(acts[n].float(), flatten=flatten) for n in layers}
 
 
@@ -200,7 +196,7 @@ class AttentionTransfer:
     meta-model's shapes under its masks), so the maps line up layer by layer.
 
     Args:
-        meta: the dense, trained meta-model (an ANN); it is put in eval mode, not trained.
+        meta: the dense, trained meta-model (an ANN); it runs in eval mode, it is not trained.
         student: the network being trained (an ANN).
         weight: beta >= 0 (0 turns the term off and skips the meta-model's pass).
         layers: module names (default :func:`attention_layers` of the student).
@@ -208,7 +204,7 @@ class AttentionTransfer:
 
     def __init__(self, meta: Net, student: Net, weight: float, layers: Sequence[str] | None = None) -> None:
         for role, net in (("meta", meta), ("student", student)):
-            if getattr(net, "spiking", False):
+            if is_spiking(net):
                 raise ValueError(f"{role} is an SNN; attention transfer here is between two ANNs "
                                  "(build them with spiking=False)")
         if not weight >= 0:
@@ -241,8 +237,7 @@ class AttentionTransfer:
         if missing or any(self._acts[n].shape[0] != x.shape[0] for n in self.layers):
             raise RuntimeError("the student has not run a forward pass on this batch; call the loss right "
                                "after the student's forward pass, as fit(extra_loss=...) does")
-        self.meta.eval()
-        with torch.no_grad(), capture(self.meta, self.layers) as meta_acts:
+        with capture(self.meta, self.layers, measuring=True) as meta_acts:
             self.meta(x)
         student = {n: attention_map(self._acts[n]) for n in self.layers}
         meta = {n: attention_map(meta_acts[n]) for n in self.layers}

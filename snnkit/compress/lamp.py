@@ -11,7 +11,9 @@ The largest weight of every layer scores exactly 1 and every other score is belo
 single global threshold over all layers' scores never empties a layer; how many weights a
 layer loses follows from how its magnitudes are spread, not from their scale. Gou et al.
 (2025) prune SNNs with it: each round, one global threshold removes a fraction of the
-remaining weights (the masks come from :mod:`snnkit.compress.masks`).
+remaining weights (the ``"lamp"`` importance of :mod:`snnkit.compress.importance` scores a
+model's effective weights with :func:`lamp_scores`; the masks come from
+:mod:`snnkit.compress.masks`).
 
 Weights already pruned (zero) score 0 and do not change the other weights' scores, since
 they add nothing to any sum. Ties are broken by position (a stable sort): of two equal
@@ -19,14 +21,10 @@ weights the earlier one in ``weight.flatten()`` scores lower.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
-from torch import nn
 
-from .masks import prunable_weights
 
-__all__ = ["effective_weight", "lamp_importance", "lamp_scores"]
+__all__ = ["lamp_scores"]
 
 
 def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
@@ -55,37 +53,3 @@ def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
     scores = torch.empty_like(ratio)
     scores[order] = ratio
     return scores.view(weight.shape).to(weight.dtype if weight.is_floating_point() else torch.float64)
-
-
-def effective_weight(model: nn.Module, name: str) -> torch.Tensor:
-    """The weight ``name`` (e.g. ``"body.layers.0.weight"``) as the forward pass uses it.
-
-    For a masked weight (``weight_orig`` and ``weight_mask``, see
-    :mod:`snnkit.compress.masks`) that is ``weight_orig * weight_mask``, read from the stored
-    tensors rather than from ``module.weight``, which is only refreshed at the next forward
-    pass (after an optimizer step it still holds the previous values).
-    """
-    mname, _, p = name.rpartition(".")
-    try:
-        module = model.get_submodule(mname)
-    except AttributeError:
-        module = None
-    if module is not None and hasattr(module, p + "_mask") and hasattr(module, p + "_orig"):
-        return (getattr(module, p + "_orig") * getattr(module, p + "_mask")).detach()
-    w = getattr(module, p, None) if module is not None else None
-    if not isinstance(w, torch.Tensor):
-        raise ValueError(f"{name!r} is not a weight of the model; expected a parameter name such as "
-                         f"'body.layers.0.weight'")
-    return w.detach()
-
-
-def lamp_importance(model: nn.Module, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-    """LAMP scores of the weights ``names`` of ``model`` (default: every Conv2d and Linear weight).
-
-    Each weight is scored on its effective (masked) values, so the entries already pruned
-    score 0 and add nothing to the others' denominators. Returns ``{name: scores}`` shaped
-    like the weights: the ``scores=`` argument of :func:`snnkit.compress.masks.prune_global`,
-    whose one global threshold then removes a fraction of the remaining weights.
-    """
-    names = prunable_weights(model) if names is None else list(names)
-    return {n: lamp_scores(effective_weight(model, n)) for n in names}

@@ -1,4 +1,4 @@
-"""PCA width criterion for shrinking SNN layers.
+"""PCA widths for shrinking SNN layers: the maths.
 
 Chowdhury, Garg and Roy (2021) choose each layer's new width from the
 principal components of its activity: the membrane potential of every neuron,
@@ -7,8 +7,9 @@ inputs; channels are the features and (sample, spatial position) pairs are the
 observations. The layer keeps as many channels as principal components are
 needed to explain a given fraction of the variance.
 
-Recording the potentials belongs to :mod:`snnkit.compress.activity`; the criterion that
-puts the two together is ``"pca"`` in :data:`snnkit.compress.criteria.CRITERIA`. This module
+Recording the potentials belongs to :mod:`snnkit.compress.activity`; what
+puts the two together is the ``"pca-variance"`` importance of :mod:`snnkit.compress.importance`
+(with the ``"variance"`` planner of :mod:`snnkit.compress.planners`). This module
 holds the pure maths: recorded tensors in, variance ratios and widths out.
 """
 

@@ -18,27 +18,36 @@ Registered (:data:`SCHEDULES`):
 
 *Compression schedules* (:data:`COMPRESSION_SCHEDULES`, below) say something else: during
 which epochs of a fine-tuning run pruning and quantization are switched on ("isolated",
-"cumulative", "joint"; Schaefer et al. 2023).
+"cumulative", "joint"; Schaefer et al. 2023). The ``"duq"`` method of
+:func:`snnkit.compress.compress` runs them, and so do ``"prune"`` (one-shot pruning, then
+fine-tuning) and ``"quantize"`` (a quantizer on every layer, then fine-tuning or none):
+one fine-tuning loop for all three::
+
+    compress(snn, data, "duq", cfg, schedule="cumulative", sparsity=0.8, bits=2)
+    compress(snn, data, "prune", cfg, sparsity=0.9, importance="lamp")
+    compress(snn, data, "quantize", cfg.replace(epochs=0), bits=5)      # post-training
 """
 from __future__ import annotations
 
-import copy
 import math
 import numbers
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from torch import nn
 
 from ..registry import Registry
-from ..train import History, TrainConfig, fit
-from .masks import prune_global
+from ..train import TrainConfig
+from ..weights import Skip, masks_of
+from .core import METHODS, Compressed, Run
+from .importance import make_importance
+from .masks import prunable_weights
+from .planners import make_planner
 from .quant import quantize_model
 
 __all__ = [
-    "COMPRESSION_SCHEDULES", "CompressionRun", "Phase", "SCHEDULES", "Schedule", "cumulative", "geometric",
-    "isolated", "iterative_sparsity", "joint", "linear", "run_compression",
+    "COMPRESSION_SCHEDULES", "Phase", "SCHEDULES", "Schedule", "cumulative", "geometric", "isolated",
+    "iterative_sparsity", "joint", "linear",
 ]
 
 #: ``fn(start, end, steps) -> list of steps + 1 floats, from start to end``.
@@ -96,7 +105,7 @@ def iterative_sparsity(per_round: float, rounds: int) -> list[float]:
 #
 # A compression schedule is a pure function ``fn(epochs, *, prune, quantize) -> [Phase]``:
 # the stretches of fine-tuning with fixed settings, in order, whose epochs add up to
-# ``epochs``. :func:`run_compression` (below) trains a model through them.
+# ``epochs``. The ``"duq"``, ``"prune"`` and ``"quantize"`` methods (below) train through them.
 
 
 @dataclass(frozen=True)
@@ -157,84 +166,111 @@ def joint(epochs: int, *, prune: bool = True, quantize: bool = True) -> list[Pha
     return [Phase(epochs, bool(prune), bool(quantize))]
 
 
-@dataclass
-class CompressionRun:
-    """What :func:`run_compression` returns.
-
-    Attributes:
-        model: the fine-tuned, compressed model (masks and quantizers attached).
-        schedule: the schedule's name.
-        bits: weight bit width (None: full precision).
-        sparsity: fraction of weights pruned (0: none).
-        phases: the phases run, in order.
-        histories: one :class:`~snnkit.train.History` per phase.
-        seconds: wall time of the fine-tuning.
-    """
-
-    model: nn.Module
-    schedule: str
-    bits: int | None
-    sparsity: float
-    phases: list[Phase]
-    histories: list[History] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def run_compression(
-    model: nn.Module,
-    data,
-    cfg: TrainConfig,
-    schedule: str = "joint",
-    *,
-    sparsity: float = 0.0,
-    bits: int | None = None,
-    quantizer: str = "duq",
-    options: Mapping[str, Any] | None = None,
-    val=None,
-) -> CompressionRun:
-    """Fine-tune a copy of a pretrained ``model`` for ``cfg.epochs`` epochs through a schedule.
-
-    Pruning (``sparsity > 0``) is one-shot global magnitude pruning
-    (:func:`snnkit.compress.masks.prune_global`) computed from the weights the first pruning
-    phase starts from, i.e. the pretrained weights in every registered schedule; the mask is
-    fixed from then on (masked weights stay 0 and get no gradient). Quantization
-    (``bits`` given) attaches ``quantizer`` (default ``"duq"``, learned scales) to every
-    Conv/Linear layer when the first quantizing phase starts, fitted to the (masked) weights
-    of that moment; it stays on to the end. Each phase is one :func:`snnkit.train.fit` call
-    (its own cosine learning-rate cycle, seed ``cfg.seed + phase index``).
-
-    Args:
-        model: the pretrained network (not modified).
-        data: a :class:`~snnkit.data.Dataset` or a training :class:`~snnkit.data.Split`.
-        cfg: training settings; ``cfg.epochs`` is the total over all phases (>= 1).
-        schedule: a :data:`COMPRESSION_SCHEDULES` name.
-        sparsity: fraction of all Conv/Linear weights to prune, in [0, 1).
-        bits: weight bit width, or None for full precision.
-        quantizer: a :data:`snnkit.compress.quant.QUANTIZERS` name.
-        options: extra keywords for the quantizer.
-        val: validation split for :func:`fit` (None: ``data.val`` if ``data`` has one).
-
-    Raises:
-        ValueError: unknown schedule, a schedule that does not fit the methods asked for
-            (e.g. "isolated" with both), ``sparsity`` outside [0, 1).
-    """
-    fn = COMPRESSION_SCHEDULES.get(schedule)
+def _check_sparsity(sparsity: object) -> float:
     if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity={sparsity!r}: expected a fraction in [0, 1)")
-    phases = fn(cfg.epochs, prune=sparsity > 0, quantize=bits is not None)
-    model = copy.deepcopy(model)
-    run = CompressionRun(model, schedule, bits, float(sparsity), phases)
-    t0 = time.perf_counter()
+        raise ValueError(f"sparsity={sparsity!r}: expected a fraction in [0, 1) of the weights removed")
+    return float(sparsity)
+
+
+def _phased(model: nn.Module, cfg: TrainConfig, run: Run, *, schedule: str, sparsity: float, bits: int | None,
+            quantizer: str, options: Mapping[str, Any] | None, per_channel: bool, skip: Skip,
+            importance: str, planner: str) -> Compressed:
+    """The fine-tuning loop of ``"duq"``, ``"prune"`` and ``"quantize"`` (see :func:`duq`)."""
+    fn = COMPRESSION_SCHEDULES.get(schedule)
+    sparsity = _check_sparsity(sparsity)
+    phases = fn(cfg.epochs, prune=sparsity > 0, quantize=bits is not None) if cfg.epochs else \
+        [Phase(0, sparsity > 0, bits is not None)]
+    info: dict[str, Any] = {"phases": phases}
     pruned = quantized = False
     for i, phase in enumerate(phases):
         if phase.prune and not pruned:
-            prune_global(model, sparsity)
+            names = prunable_weights(model, skip=skip)
+            imp = make_importance(importance, **({"seed": cfg.seed} if importance == "random" else {}))
+            make_planner(planner, sparsity=sparsity).mask(model, imp(model, level="weight"), names)
+            info["empty_layers"] = [n for n, m in masks_of(model).items() if n in names and not bool(m.any())]
+            if bits is not None and info["empty_layers"]:
+                raise ValueError(f"sparsity={sparsity:g} removes every weight of {info['empty_layers']}, and a "
+                                 f"quantizer cannot be fitted to a layer with no weight; lower the sparsity, "
+                                 f"skip those layers, or use planner='layer' (the same sparsity in every layer)")
             pruned = True
         if phase.quantize and not quantized:
-            model, _ = quantize_model(model, bits, quantizer=quantizer, options=options)
+            model, info["quantization_error"] = quantize_model(model, bits, per_channel=per_channel, skip=skip,
+                                                               quantizer=quantizer, options=options)
             quantized = True
-        run.histories.append(fit(model, data, cfg.replace(epochs=phase.epochs, seed=cfg.seed + i), val=val,
-                                 desc=f"{schedule} phase {i + 1}"))
-    run.model = model
-    run.seconds = time.perf_counter() - t0
-    return run
+        run.train(model, cfg.replace(epochs=phase.epochs, seed=cfg.seed + i), f"phase {i + 1}")
+    return run.result(model, cfg.T, info)
+
+
+@METHODS.register("duq")
+def duq(model: nn.Module, data, cfg: TrainConfig, run: Run, *, schedule: str = "joint", sparsity: float = 0.0,
+        bits: int | None = 2, quantizer: str = "duq", options: Mapping[str, Any] | None = None,
+        skip: Skip = None, importance: str = "magnitude", planner: str = "global") -> Compressed:
+    """Pruning and learned-scale quantization switched on by a compression schedule (Schaefer et al. 2023).
+
+    ``cfg.epochs`` of fine-tuning are split into the schedule's phases (each its own
+    :func:`~snnkit.train.fit` run, seed ``cfg.seed + phase index``). Pruning (``sparsity >
+    0``) is one-shot: at the first pruning phase the weights of lowest ``importance`` (default
+    ``|w|``) are masked, over all layers at once (``planner="global"``) or in every layer
+    alike (``"layer"``); the mask is fixed from then on. Quantization (``bits`` given)
+    attaches ``quantizer`` (default DuQ, learned scales) to every layer when the first
+    quantizing phase starts, fitted to the (masked) weights of that moment.
+
+    Params:
+        schedule: a :data:`COMPRESSION_SCHEDULES` name ("isolated", "cumulative", "joint").
+        sparsity: fraction of the weights removed, in [0, 1) (0: no pruning).
+        bits: weight bit width (None: full precision; DuQ needs >= 2, 2 is ternary).
+        quantizer, options: a :data:`~snnkit.compress.quant.QUANTIZERS` name and its options.
+        skip: layers neither pruned nor quantized.
+        importance, planner: what scores the weights and how the cut is made.
+
+    A global cut at a high sparsity can empty a whole layer. Pruning alone allows it (the
+    network then outputs a constant, which is the collapse such sparsities show); with a
+    quantizer it raises ValueError before training, naming the layers, since no quantizer
+    can be fitted to a layer without weights.
+
+    Info:
+        ``phases`` (the schedule's :class:`Phase` list), ``empty_layers`` (weights the mask
+        removed entirely), ``quantization_error`` (relative L2 error of each quantized layer
+        when attached; only when quantizing).
+    """
+    return _phased(model, cfg, run, schedule=schedule, sparsity=sparsity, bits=bits, quantizer=quantizer,
+                   options=options, per_channel=False, skip=skip, importance=importance, planner=planner)
+
+
+@METHODS.register("prune")
+def prune_method(model: nn.Module, data, cfg: TrainConfig, run: Run, *, sparsity: float = 0.5, skip: Skip = None,
+          importance: str = "magnitude", planner: str = "global") -> Compressed:
+    """One-shot unstructured pruning, then ``cfg.epochs`` of fine-tuning with the mask fixed.
+
+    The ``sparsity`` fraction of the weights with the lowest ``importance`` (default ``|w|``;
+    any weight-level importance: ``"lamp"``, ``"random"``) are masked, over all layers at once
+    (``planner="global"``) or in every layer alike (``"layer"``). The magnitude baseline of
+    papers 2 and 3 (:func:`duq` without a quantizer).
+
+    Info:
+        ``phases``, ``empty_layers``: as ``"duq"``.
+    """
+    return _phased(model, cfg, run, schedule="joint", sparsity=sparsity, bits=None, quantizer="duq",
+                   options=None, per_channel=False, skip=skip, importance=importance, planner=planner)
+
+
+@METHODS.register("quantize")
+def quantize_method(model: nn.Module, data, cfg: TrainConfig, run: Run, *, bits: int = 8, quantizer: str = "uniform",
+             options: Mapping[str, Any] | None = None, per_channel: bool = False, skip: Skip = None) -> Compressed:
+    """A quantizer on every Conv/Linear layer (:func:`~snnkit.compress.quant.quantize_model`),
+    then ``cfg.epochs`` of quantization-aware training (0: post-training quantization).
+
+    Params:
+        bits: weight bit width.
+        quantizer, options: a :data:`~snnkit.compress.quant.QUANTIZERS` name ("uniform",
+            "uniform-channel", "vanilla", "rescaw", "duq") and its options.
+        per_channel: one scale per output channel.
+        skip: layers kept in full precision (e.g. ``("first", "last")``).
+
+    Info:
+        ``phases``; ``quantization_error``: relative L2 error of each layer's weight when the
+        quantizer was attached.
+    """
+    return _phased(model, cfg, run, schedule="joint", sparsity=0.0, bits=bits, quantizer=quantizer,
+                   options=options, per_channel=per_channel, skip=skip, importance="magnitude", planner="global")
+

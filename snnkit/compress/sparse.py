@@ -1,16 +1,19 @@
-"""Sparse learning at a fixed global density, and the spiking stage that follows it.
+"""Sparse learning at a fixed global density, and paper 2's method built on it.
 
 Attention-guided compression (Kundu, Datta, Pedram and Beerel 2021) trains its compressed
 network *sparse from the start*: a mask keeps a fixed fraction of the network, and while
 training, the mask moves. This module implements that loop after sparse momentum (Dettmers
-and Zettlemoyer 2019)::
+and Zettlemoyer 2019), and registers paper 2's method in :data:`~snnkit.compress.METHODS`::
 
-    cfg = SparseConfig(density=0.05)                     # 5 % of the weights, i.e. 20x
-    student, run = attention_guided(meta, data, TrainConfig(epochs=20, lr=1e-2), cfg, weight=0.5)
-    run.masks, run.densities                             # final masks; per-layer densities over time
+    student = compress(meta_ann, data, "attention", TrainConfig(epochs=20, lr=1e-2), sparsity=0.95)
+    student.model, student.info["sparse"].densities   # the sparse ANN; per-layer densities over time
+    snn = compress(student.model, data, "convert", TrainConfig(epochs=6, T=5), percentile=99.7,
+                   surrogate_scale=0.3)              # the spiking stage (snnkit.recipes)
+    variants = attention_variants(meta_ann, data, ann_cfg, snn_cfg, sparsity=0.95, percentile=99.7,
+                                  surrogate_scale=0.3)  # paper 2's comparison
 
-(:func:`attention_guided` is :func:`sparse_fit` with an
-:class:`~snnkit.compress.attention.AttentionTransfer` term.)
+(``"attention"`` is :func:`sparse_fit` with an
+:class:`~snnkit.compress.attention.AttentionTransfer` term, on a student trained from scratch.)
 
 **Units.** The mask keeps *units*: single weights (``granularity="irregular"``) or whole
 output channels (``"channel"``: a conv filter or a hidden linear unit, every weight that
@@ -46,13 +49,11 @@ train. For the same reason no momentum reaches an inactive *channel*, so channel
 regrown at random among the inactive ones (seeded; ties between irregular weights are
 broken the same way).
 
-**The spiking stage.** :func:`to_snn` converts a compressed ANN into an SNN with thresholds
-from a high percentile of the pre-activations and re-applies its masks, which then stay
-frozen: :func:`finetune_snn` trains the weights and one threshold and one leak per layer
-with direct input, the masked weights staying exactly zero. The surrogate gradient is the
-paper's ``0.3 * max(0, 1 - |U / theta - 1|)`` with each layer's current threshold.
-:func:`spiking_stage` does both; :func:`compressed_variants` trains the compared methods
-(attention-guided, sparse without attention, magnitude pruning) at one number of weights.
+**The spiking stage** is :func:`snnkit.recipes.spiking_stage` (the ``"convert"`` method): it
+converts a compressed ANN into an SNN with thresholds from a high percentile of the
+pre-activations and re-applies its masks, which then stay frozen while the weights, one
+threshold and one leak per layer are fine-tuned with the paper's surrogate
+``0.3 * max(0, 1 - |U / theta - 1|)`` at each layer's current threshold.
 """
 from __future__ import annotations
 
@@ -64,15 +65,16 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..convert import convert
-from ..models import Net, VGGSpec, build, lif_layers
+from ..convert import MODE, PERCENTILE
+from ..models import Net, VGGSpec, build
 from ..neurons import LIF
-from ..surrogate import Triangular
-from ..recipes import Hybrid
-from ..train import History, TrainConfig, evaluate, fit
+from ..recipes import spiking_stage
+from ..train import History, TrainConfig, fit
+from ..weights import apply_masks, count_nonzero, masks_of
 from .attention import AttentionTransfer
-from .criteria import Selection
-from .masks import apply_masks, masks_of, prunable_weights, prune_global, remove_masks
+from .core import METHODS, Compressed, Run, compress
+from .masks import prunable_weights
+from .planners import Selection
 from .surgery import shrink
 
 __all__ = [
@@ -88,16 +90,10 @@ __all__ = [
     "expand",
     "sparse_weights",
     "sparse_fit",
-    "attention_guided",
-    "magnitude_baseline",
-    "METHODS",
-    "compressed_variants",
-    "nonzero_weights",
+    "sparse_training",
+    "VARIANTS",
+    "attention_variants",
     "channel_selection",
-    "to_snn",
-    "follow_thresholds",
-    "finetune_snn",
-    "spiking_stage",
 ]
 
 #: What one unit of a mask is: a single weight, or a whole output channel.
@@ -166,7 +162,7 @@ def sparse_weights(model: nn.Module, granularity: str = "irregular") -> list[str
     if spec.bias or spec.batch_norm:
         raise ValueError(f"channel granularity needs a net without biases and batch-norm (a removed channel "
                          f"must output zero); got bias={spec.bias}, batch_norm={spec.batch_norm}")
-    return prunable_weights(model, skip_last=True)
+    return prunable_weights(model, skip="last")
 
 
 def unit_scores(values: Tensor, granularity: str) -> Tensor:
@@ -466,6 +462,11 @@ class SparseTraining:
             h.remove()
         self._handles = []
 
+    def result(self, history: History) -> "SparseRun":
+        """The :class:`SparseRun` of a training run that used this mask."""
+        return SparseRun(history, masks_of(self.model), {n: m.clone() for n, m in self.masks.items()},
+                         self.densities, self.density_steps, self.active_units / self.total_units)
+
     def __enter__(self) -> "SparseTraining":
         return self
 
@@ -514,19 +515,23 @@ def sparse_fit(
         extra_loss: added to the loss, e.g. an :class:`~snnkit.compress.attention.AttentionTransfer`.
         masks: initial unit masks (default: random, see :func:`initial_masks`).
     """
-    train_split = getattr(data, "train", data)
-    steps_per_epoch = -(-len(train_split) // cfg.batch_size)
-    with SparseTraining(model, sparse, total_steps=max(1, cfg.epochs * steps_per_epoch),
-                        steps_per_epoch=steps_per_epoch, masks=masks) as st:
+    with sparse_training(model, data, cfg, sparse, masks) as st:
         history = fit(model, data, cfg, after_step=st.after_step, extra_loss=extra_loss, desc=desc)
-    return SparseRun(history, masks_of(model), {n: m.clone() for n, m in st.masks.items()}, st.densities,
-                     st.density_steps, st.active_units / st.total_units)
+    return st.result(history)
+
+
+def sparse_training(model: nn.Module, data, cfg: TrainConfig, sparse: SparseConfig,
+                    masks: Mapping[str, Tensor] | None = None) -> SparseTraining:
+    """A :class:`SparseTraining` sized for ``cfg.epochs`` epochs over ``data``'s training split."""
+    steps_per_epoch = -(-len(getattr(data, "train", data)) // cfg.batch_size)
+    return SparseTraining(model, sparse, total_steps=max(1, cfg.epochs * steps_per_epoch),
+                          steps_per_epoch=steps_per_epoch, masks=masks)
 
 
 def channel_selection(model: Net, unit_masks: Mapping[str, Tensor]) -> Selection:
     """The channels that channel-granularity sparse learning kept, as a :class:`Selection`.
 
-    Scores are the unit masks (1 kept, 0 removed), so :meth:`Selection.keep` gives the
+    Scores are the unit masks (1 kept, 0 removed), so :meth:`Selection.kept` gives the
     active channels and :func:`snnkit.compress.surgery.shrink` turns the masked model
     into a physically smaller one that computes the same function. The layers are named
     by the activation after each masked layer (a ReLU, or the LIF layer of the spiking
@@ -543,185 +548,129 @@ def channel_selection(model: Net, unit_masks: Mapping[str, Tensor]) -> Selection
         layers.append(f"body.layers.{after}")
     masks = [unit_masks[n].bool() for n in names]
     return Selection(layers=layers, widths=[max(1, int(m.sum())) for m in masks], original=[m.numel() for m in masks],
-                     scores=[m.float() for m in masks], criterion="sparse-momentum", options={})
-
-
-def attention_guided(
-    meta: Net,
-    data,
-    cfg: TrainConfig,
-    sparse: SparseConfig,
-    weight: float,
-    *,
-    seed: int = 0,
-    desc: str = "attention-guided",
-) -> tuple[Net, SparseRun]:
-    """Train a compressed ANN from scratch, sparse, guided by the attention maps of ``meta``.
-
-    A fresh ANN of ``meta.spec`` (initial weights from ``seed``) is trained with
-    cross-entropy plus the attention-transfer term of weight ``weight``
-    (:class:`~snnkit.compress.attention.AttentionTransfer`) under :func:`sparse_fit`.
-    ``weight=0`` is plain sparse learning. Returns the student and its :class:`SparseRun`.
-    """
-    student = build(meta.spec, spiking=False, seed=seed)
-    with AttentionTransfer(meta, student, weight) as at:
-        run = sparse_fit(student, data, cfg, sparse, extra_loss=at if weight > 0 else None, desc=desc)
-    return student, run
-
-
-def magnitude_baseline(dense: Net, data, cfg: TrainConfig, density: float, *, desc: str = "magnitude") -> Net:
-    """The comparison: ``dense`` pruned once to ``density`` by global weight magnitude, then
-    fine-tuned with the mask fixed (a new, masked copy; ``dense`` is not modified).
-
-    The mask covers every Conv2d and Linear weight, as irregular sparse learning's does, so
-    both keep the same number of weights.
-    """
-    if not 0 < density <= 1:
-        raise ValueError(f"density={density!r}: expected a fraction in (0, 1]")
-    pruned = copy.deepcopy(dense)
-    prune_global(pruned, 1.0 - density)
-    fit(pruned, data, cfg, desc=desc)
-    return pruned
-
-
-def nonzero_weights(model: nn.Module) -> int:
-    """Non-zero entries of the Conv2d and Linear weights (masked ones count as zero)."""
-    return sum(int(torch.count_nonzero(m.weight.detach())) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)))
-
-
-#: The methods :func:`compressed_variants` trains, in order.
-METHODS = ("attention-guided", "sparse, no attention", "magnitude")
-
-
-def compressed_variants(
-    meta: Net,
-    data,
-    cfg: TrainConfig,
-    sparse: SparseConfig,
-    weight: float,
-    *,
-    seed: int = 0,
-    methods: Sequence[str] = METHODS,
-) -> tuple[dict[str, Net], dict[str, SparseRun]]:
-    """The compressed ANNs a comparison needs, all at the same number of weights.
-
-    * ``"attention-guided"``: :func:`attention_guided` with ``weight``;
-    * ``"sparse, no attention"``: the same with weight 0;
-    * ``"magnitude"``: :func:`magnitude_baseline` at the weight density the first sparse
-      method reached (for channel granularity, that of the shrunk network).
-
-    Channel-granularity students are cut to physically smaller networks
-    (:func:`snnkit.compress.surgery.shrink` of :func:`channel_selection`). ``seed`` seeds
-    the students' initial weights; ``cfg.seed`` the data order; ``sparse.seed`` the masks.
-
-    Returns:
-        ``({method: trained ANN}, {method: SparseRun})`` (runs for the sparse methods only).
-    """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods={list(methods)}: expected a non-empty selection of {METHODS}")
-    anns: dict[str, Net] = {}
-    runs: dict[str, SparseRun] = {}
-    for method, w in (("attention-guided", weight), ("sparse, no attention", 0.0)):
-        if method in methods:
-            ann, run = attention_guided(meta, data, cfg, sparse, w, seed=seed, desc=method)
-            if sparse.granularity == "channel":
-                ann = shrink(ann, channel_selection(ann, run.unit_masks))
-            anns[method], runs[method] = ann, run
-    if "magnitude" in methods:
-        reference = next(iter(anns.values()), None)
-        density = sparse.density if reference is None else nonzero_weights(reference) / nonzero_weights(meta)
-        anns["magnitude"] = magnitude_baseline(meta, data, cfg, density)
-    return {m: anns[m] for m in methods}, runs
+                     scores=[m.float() for m in masks], importance="sparse-momentum")
 
 
 # ---------------------------------------------------------------------------------------
-# the spiking stage
+# the method, and paper 2's comparison
 
 
-class _FollowThresholds:
-    """``after_step``: reset every LIF layer's surrogate to ``Triangular(width=theta, scale)``
-    with its current threshold theta (a class, so the model stays picklable)."""
+@METHODS.register("attention")
+def attention(model: nn.Module, data, cfg: TrainConfig, run: Run, *, sparsity: float | None = None,
+              keep: float | None = None, granularity: str = "irregular", attention_weight: float = 0.5,
+              redistribution: str = "momentum", prune_rate: float = 0.5) -> Compressed:
+    """Attention-guided sparse learning (Kundu et al. 2021): a student ANN trained from scratch.
 
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
+    ``model`` is the dense, trained meta-model (an ANN); a fresh ANN of its spec (initial
+    weights, masks and data order all from ``cfg.seed``) trains ``cfg.epochs`` epochs under a
+    moving mask at a fixed density, with cross-entropy plus the attention-transfer term of
+    weight ``attention_weight`` (0: plain sparse learning). The result is an ANN: convert it
+    with the ``"convert"`` method (the spiking stage).
 
-    def __call__(self, model: nn.Module) -> None:
-        follow_thresholds(model, self.scale)
+    Params:
+        sparsity: fraction of the weights removed (``granularity="irregular"``).
+        keep: fraction of the channels kept (``granularity="channel"``; the student is then
+            cut to a smaller net, :func:`channel_selection`).
+        granularity, redistribution, prune_rate: see :class:`SparseConfig`.
+        attention_weight: beta of the attention-transfer loss, >= 0.
 
-
-def follow_thresholds(model: nn.Module, scale: float = 0.3) -> nn.Module:
-    """Give every LIF layer the surrogate ``scale * max(0, 1 - |U / theta - 1|)`` at its threshold.
-
-    That is :class:`~snnkit.surrogate.Triangular` with ``width = theta`` (the surrogate
-    sees ``x = U - theta``); with a learnable threshold, call it after every step to track
-    theta. Per-channel thresholds use their mean. Returns ``model``.
+    Info:
+        ``sparse``: the :class:`SparseRun` (final masks, densities per layer over training).
     """
-    for _, lif in lif_layers(model):
-        theta = float(lif.threshold.detach().abs().mean().clamp_min(1e-6))
-        lif.surrogate = Triangular(width=theta, scale=scale)
-    return model
+    if (sparsity is None) == (keep is None) or (granularity == "irregular") != (sparsity is not None):
+        raise ValueError(f"sparsity={sparsity!r}, keep={keep!r} with granularity={granularity!r}: expected "
+                         "sparsity (fraction of weights removed) for 'irregular', keep (fraction of channels "
+                         "kept) for 'channel'")
+    density = 1.0 - sparsity if sparsity is not None else keep
+    sparse = SparseConfig(density=density, granularity=granularity, redistribution=redistribution,
+                          prune_rate=prune_rate, seed=cfg.seed)
+    student = build(model.spec, spiking=False, seed=cfg.seed)
+    with AttentionTransfer(model, student, attention_weight) as at, \
+            sparse_training(student, data, cfg, sparse) as st:
+        step = run.train(student, cfg, "sparse learning", extra_loss=at if attention_weight > 0 else None,
+                         after_step=st.after_step)
+    result = st.result(step.history)
+    if granularity == "channel":
+        student = shrink(student, channel_selection(student, result.unit_masks))
+    return run.result(student, 1, {"sparse": result})
 
 
-@torch.no_grad()
-def to_snn(ann: Net, x: Tensor, *, percentile: float = 99.7, mode: str = "weights",
-           surrogate_scale: float = 0.3) -> Net:
-    """The SNN twin of a (masked) ANN, thresholds from a percentile of the pre-activations.
+@METHODS.register("convert")
+def convert_method(model: nn.Module, data, cfg: TrainConfig, run: Run, *, percentile: float = PERCENTILE,
+                   mode: str = MODE, calibration: int = 512, surrogate_scale: float | None = None) -> Compressed:
+    """The spiking stage (:func:`snnkit.recipes.spiking_stage`): a trained, possibly compressed
+    ANN converted to an SNN with percentile thresholds, its masks kept, fine-tuned
+    ``cfg.epochs`` epochs at ``cfg.T``.
 
-    The ANN's masks are baked into a copy for :func:`snnkit.convert.convert` and put back
-    on the SNN, where training cannot revive a masked weight. The LIF settings (learnable
-    leak and threshold, readout) come from ``ann.spec``; the surrogate is set by
-    :func:`follow_thresholds`.
+    Params:
+        percentile, mode, calibration, surrogate_scale: see :func:`snnkit.recipes.to_snn`
+            (paper 2: ``percentile=99.7``, ``surrogate_scale=0.3``).
 
-    Args:
-        ann: a trained ANN (masked or not); not modified.
-        x: calibration inputs (B, C, H, W).
-        percentile: of the ReLU pre-activations, in (0, 100] (the paper: 99.7).
-        mode: "weights" (thresholds 1, weights rescaled by the percentiles) or
-            "thresholds" (threshold = the percentile, as the paper words it). Both give
-            the same spikes (:func:`snnkit.convert.convert`); "weights" keeps every layer
-            at the same scale, so the fine-tuning's Adam steps (a fixed size per
-            parameter) move every threshold and weight by the same relative amount; with
-            "thresholds", layers with large percentiles hardly move.
+    Info:
+        ``converted``: the SNN right after conversion; ``ann_accuracy`` and
+        ``converted_accuracy``: test accuracies of the ANN and of that SNN (NaN unless
+        ``evaluate=True``).
     """
-    masks = masks_of(ann)
-    snn = convert(remove_masks(copy.deepcopy(ann)), x, percentile, mode=mode)
-    if masks:
-        apply_masks(snn, masks)
-    return follow_thresholds(snn, surrogate_scale)
+    hybrid = spiking_stage(model, data, cfg, percentile=percentile, mode=mode, calibration=calibration,
+                           surrogate_scale=surrogate_scale, desc="convert: fine-tune", evaluate=run.evaluate)
+    run.record(hybrid.snn, cfg, "fine-tune", hybrid.history, test_acc=hybrid.snn_accuracy)
+    return run.result(hybrid.snn, cfg.T, {"converted": hybrid.converted, "ann_accuracy": hybrid.ann_accuracy,
+                                         "converted_accuracy": hybrid.converted_accuracy})
 
 
-def spiking_stage(ann: Net, data, cfg: TrainConfig, *, percentile: float = 99.7, mode: str = "weights",
-                  calibration: int = 512, surrogate_scale: float = 0.3, desc: str = "SNN") -> Hybrid:
-    """Convert a (compressed) ANN with :func:`to_snn` and fine-tune it with :func:`finetune_snn`.
+#: The compressed networks of paper 2's comparison, at one number of weights.
+VARIANTS = ("attention-guided", "sparse, no attention", "magnitude")
 
-    Args:
-        ann: the trained ANN (masked or not; not modified).
-        data: a :class:`~snnkit.data.Dataset`; its first ``calibration`` training images set
-            the percentiles, its test split gives the accuracies.
-        cfg: the fine-tuning settings (``T``, direct input, epochs, learning rate).
-        percentile, mode, surrogate_scale: as :func:`to_snn`.
+
+def attention_variants(
+    meta: Net,
+    data,
+    ann_cfg: TrainConfig,
+    snn_cfg: TrainConfig,
+    *,
+    sparsity: float | None = None,
+    keep: float | None = None,
+    granularity: str = "irregular",
+    attention_weight: float = 0.5,
+    percentile: float = PERCENTILE,
+    surrogate_scale: float | None = None,
+    variants: Sequence[str] = VARIANTS,
+    evaluate: bool = True,
+) -> dict[str, Compressed]:
+    """Paper 2's comparison: compressed ANNs at one number of weights, each taken to an SNN.
+
+    * ``"attention-guided"``: the ``"attention"`` method with ``attention_weight``;
+    * ``"sparse, no attention"``: the same with weight 0;
+    * ``"magnitude"``: the meta-model pruned once by global weight magnitude (``"prune"``)
+      to the weight density the first sparse variant reached (for channel granularity, that
+      of the cut network), fine-tuned as an ANN with ``ann_cfg``.
+
+    Every ANN then goes through the ``"convert"`` method with ``snn_cfg``, ``percentile`` and
+    ``surrogate_scale`` (the library's defaults; the paper uses 99.7 and 0.3). Seeds:
+    ``ann_cfg.seed`` (students' initial weights, masks, data order) and ``snn_cfg.seed``.
 
     Returns:
-        A :class:`~snnkit.recipes.Hybrid`: the ANN, the SNN right after conversion, the
-        fine-tuned SNN and the test accuracy of each (ANN, converted and SNN at ``cfg.T``).
+        ``{variant: Compressed}``: each the ``"convert"`` run (an SNN), its ``info["ann"]``
+        the ANN's own :class:`~snnkit.compress.core.Compressed` (``info["sparse"]`` of the
+        sparse variants), in the order of ``variants``.
     """
-    converted = to_snn(ann, data.train.x[:calibration].to(cfg.device), percentile=percentile, mode=mode,
-                       surrogate_scale=surrogate_scale)
-    snn = copy.deepcopy(converted)
-    history = finetune_snn(snn, data, cfg, surrogate_scale=surrogate_scale, desc=desc)
-    test = data.test
-    return Hybrid(ann, converted, snn, evaluate(ann, test, cfg), evaluate(converted, test, cfg),
-                  evaluate(snn, test, cfg), history)
-
-
-def finetune_snn(snn: Net, data, cfg: TrainConfig, *, surrogate_scale: float = 0.3, desc: str = "SNN") -> History:
-    """Fine-tune an SNN from :func:`to_snn`: weights, thresholds and leaks, masks frozen.
-
-    The masks (if any) stay as they are: masked weights stay exactly zero. After every
-    step the surrogates follow the learned thresholds (:func:`follow_thresholds`).
-    """
-    if not getattr(snn, "spiking", False):
-        raise ValueError("finetune_snn() takes an SNN; got an ANN (convert it with to_snn first)")
-    return fit(snn, data, cfg, after_step=_FollowThresholds(surrogate_scale), desc=desc)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"variants={list(variants)}: expected a non-empty selection of {VARIANTS}")
+    anns: dict[str, Compressed] = {}
+    for variant, weight in (("attention-guided", attention_weight), ("sparse, no attention", 0.0)):
+        if variant in variants:
+            anns[variant] = compress(meta, data, "attention", ann_cfg, sparsity=sparsity, keep=keep,
+                                     granularity=granularity, attention_weight=weight)
+    if "magnitude" in variants:
+        reference = next(iter(anns.values()), None)
+        density = (1.0 - sparsity if sparsity is not None else keep) if reference is None else \
+            count_nonzero(reference.model, weights_only=True) / count_nonzero(meta, weights_only=True)
+        anns["magnitude"] = compress(meta, data, "prune", ann_cfg, sparsity=1.0 - density)
+    out = {}
+    for v in variants:
+        snn = compress(anns[v].model, data, "convert", snn_cfg, percentile=percentile,
+                       surrogate_scale=surrogate_scale, evaluate=evaluate)
+        snn.info["ann"] = anns[v]
+        out[v] = snn
+    return out

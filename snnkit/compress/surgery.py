@@ -1,8 +1,8 @@
-"""Channel surgery: remove the channels a criterion did not keep, for real.
+"""Channel surgery: remove the channels a planner did not keep, for real.
 
 ::
 
-    sel = CRITERIA.get("svs")(snn, x, T=4, keep=0.5)
+    sel = select(snn, "svs", "layer", Inputs(x, T=4), keep=0.5)
     small = shrink(snn, sel)          # a new, smaller Net: build(spec.with_widths(sel.widths))
     same = mask_channels(snn, sel)    # the same architecture, removed channels zeroed
 
@@ -66,10 +66,9 @@ import torch
 from torch import Tensor, nn
 
 from ..models import LIF, BasicBlock, Net, ResNetSpec, VGGSpec, build
+from ..weights import apply_masks, apply_records, masks_of, quant_records, remove_quantizers
 from .activity import prunable_layers
-from .criteria import Selection
-from .masks import apply_masks, masks_of
-from .quant import apply_records, quant_records, remove_quantizers
+from .planners import Selection
 
 __all__ = ["Cut", "channel_plan", "kept_channels", "shrink", "mask_channels"]
 
@@ -86,8 +85,8 @@ class Cut(NamedTuple):
 def kept_channels(model: Net, selection: Selection | Sequence[Sequence[int]]) -> list[Tensor]:
     """The kept channel indices of every prunable layer, checked against ``model``.
 
-    ``selection`` is a :class:`~snnkit.compress.criteria.Selection` with scores (its
-    :meth:`~snnkit.compress.criteria.Selection.keep`) made on this architecture, or one
+    ``selection`` is a :class:`~snnkit.compress.planners.Selection` (its
+    :meth:`~snnkit.compress.planners.Selection.kept`) made on this architecture, or one
     sequence of kept channel indices per width in ``model.spec.widths``.
     """
     spec = getattr(model, "spec", None)
@@ -95,11 +94,11 @@ def kept_channels(model: Net, selection: Selection | Sequence[Sequence[int]]) ->
         raise ValueError(f"model.spec={spec!r}: expected a model built from a VGGSpec or ResNetSpec")
     widths = list(spec.widths)
     if isinstance(selection, Selection):
-        layers = prunable_layers(model) if model.spiking else selection.layers
+        layers = prunable_layers(model)
         if list(selection.layers) != layers or list(selection.original) != widths:
             raise ValueError(f"selection for layers {selection.layers} of widths {selection.original}: expected "
                              f"one made on this model (layers {layers}, widths {widths})")
-        keeps = selection.keep()
+        keeps = selection.kept()
     else:
         keeps = [torch.as_tensor(list(k), dtype=torch.long) for k in selection]
         if len(keeps) != len(widths):
@@ -176,15 +175,14 @@ def shrink(model: Net, selection: Selection | Sequence[Sequence[int]]) -> Net:
     per layer). Pruning masks of :mod:`snnkit.compress.masks`, if any, are cut the same way
     and kept. A quantized model keeps its quantizers: each quantized layer of the result
     gets a quantizer of the same scheme, bits and options, fitted to its kept float weights
-    (see :func:`snnkit.compress.quant.apply_records`). In eval mode the outputs of an
+    (see :func:`snnkit.weights.apply_records`). In eval mode the outputs of an
     unquantized model's shrunk copy equal :func:`mask_channels`'s exactly.
 
     Args:
         model: a net built by :func:`snnkit.models.build` (SNN or ANN twin).
-        selection: a scored :class:`~snnkit.compress.criteria.Selection` for this model
-            (e.g. ``CRITERIA.get("svs")(...)``; PCA gives widths only, see
-            :meth:`~snnkit.compress.criteria.Selection.keep`), or the kept channel indices
-            of every width.
+        selection: a :class:`~snnkit.compress.planners.Selection` for this model (e.g.
+            ``select(model, "svs", "layer", inputs, keep=0.5)``), or the kept channel
+            indices of every width.
     """
     if quant_records(model):
         plain = copy.deepcopy(model)

@@ -1,61 +1,45 @@
-"""Temporal pruning: lowering the number of time steps T (the latency) as a schedule.
+"""Temporal pruning: lowering the number of time steps T (the latency).
 
 Chowdhury, Garg and Roy (2021) cut T gradually: a network trained at a large T is
 fine-tuned for a few epochs at a smaller T, starting from the previous step's weights,
 then at a smaller T again, and so on (e.g. 100 -> 50 -> 25). Each step only has to adapt
 to a modest change in how many spikes reach each layer; the paper reports that accuracy
-survives a lower final T than with training directly at that T. :func:`direct` is that
-comparison (on digits the kit's notebook finds no such advantage)::
+survives a lower final T than with training directly at that T (the ``"dense"`` method at
+the final T is that comparison; on digits the kit's notebook finds no such advantage)::
 
-    steps = gradual(snn, data, schedule=[25, 15, 10, 5, 3], epochs_per_step=2, cfg=cfg)
-    abrupt = direct(copy_of_start, data, T=3, epochs=10, cfg=cfg)
+    steps = compress(snn, data, "gradual", cfg, schedule=[25, 15, 10, 5], first_epochs=0, evaluate=True)
+    [(s.T, s.test_acc) for s in steps.history]
+    abrupt = compress(start, data, "dense", cfg.replace(T=5, epochs=9), evaluate=True)
 
 A schedule is a pure list of time steps; :func:`check_schedule` validates it.
 
 Gou et al. (2025) choose the lower T from the data instead of a schedule: the smallest t
 at which the output averaged over the first t steps is, by the KL divergence to the
-labels, as good as it gets (min-max normalised below a threshold); see :func:`kl_rule`::
+labels, as good as it gets (min-max normalised below a threshold); see :func:`kl_by_timesteps`,
+:func:`choose_timesteps` and the ``"kl"`` method::
 
-    result = kl_rule(lambda: build(spec, seed=0), data, T_full=10, epochs=8, cfg=cfg)
-    result.choice.T, result.full.test_acc, result.chosen.test_acc
+    run = compress(build(spec, seed=0), data, "kl", cfg.replace(T=10), threshold=0.01, evaluate=True)
+    run.T, run.info["choice"].kl, run.history[0].test_acc, run.history[1].test_acc
 """
 from __future__ import annotations
 
 import copy
 import numbers
-import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..encoding import model_input
-from ..train import TrainConfig, evaluate, fit
+from ..models import is_spiking
+from ..recording import recording
+from ..train import TrainConfig
+from .core import METHODS, Compressed, Run
 
-__all__ = ["StepResult", "check_schedule", "gradual", "direct",
-           "KLChoice", "KLRuleResult", "kl_by_timesteps", "minmax_normalise", "choose_timesteps", "kl_rule"]
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One training step of a temporal schedule.
-
-    Attributes:
-        T: time steps used in this step (the latency, in steps).
-        epochs: epochs trained at this T.
-        val_acc: validation accuracy after the step, a fraction in [0, 1] (NaN without a
-            validation split).
-        test_acc: test accuracy after the step, in [0, 1] (NaN without a test split).
-        seconds: wall time of the step (training and evaluation), in seconds.
-    """
-
-    T: int
-    epochs: int
-    val_acc: float
-    test_acc: float
-    seconds: float
+__all__ = ["KLChoice", "check_schedule", "choose_timesteps", "gradual", "kl", "kl_by_timesteps",
+           "minmax_normalise"]
 
 
 def check_schedule(schedule: Sequence[int], name: str = "schedule") -> list[int]:
@@ -84,123 +68,32 @@ def check_schedule(schedule: Sequence[int], name: str = "schedule") -> list[int]
     return out
 
 
-def _epochs_list(epochs_per_step: int | Sequence[int], n: int) -> list[int]:
-    if isinstance(epochs_per_step, int) and not isinstance(epochs_per_step, bool):
-        epochs = [epochs_per_step] * n
-    else:
-        epochs = list(epochs_per_step)
-        if len(epochs) != n:
-            raise ValueError(f"epochs_per_step={epochs_per_step!r}: expected one integer or {n} (one per step)")
-    for e in epochs:
-        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
-            raise ValueError(f"epochs_per_step entry {e!r}: expected an integer >= 0")
-    return epochs
+@METHODS.register("gradual")
+def gradual(model: nn.Module, data, cfg: TrainConfig, run: Run, *, schedule: Sequence[int] = (25, 15, 10, 5, 3),
+            first_epochs: int | None = None) -> Compressed:
+    """Temporal pruning (Chowdhury et al. 2021): T lowered step by step along ``schedule``.
 
+    Each step trains ``cfg.epochs`` epochs at its T (a fresh optimiser and cosine schedule
+    from ``cfg.lr``, the data order seeded by ``cfg.seed + step index``), starting from the
+    weights the previous step left. With ``evaluate=True`` every step ends with its
+    validation and test accuracy at its T: the accuracy-against-T curve.
 
-def _split(data, name: str, given):
-    return given if given is not None else getattr(data, name, None)
+    Params:
+        schedule: time steps, non-empty, each >= 1, non-increasing (:func:`check_schedule`).
+        first_epochs: epochs at the first T instead of ``cfg.epochs`` (0: the model is
+            trained at that T already; the step only measures it).
 
-
-def _accuracy(model: nn.Module, split, cfg: TrainConfig) -> float:
-    return evaluate(model, split, cfg) if split is not None else float("nan")
-
-
-def _train_at(model: nn.Module, data, T: int, epochs: int, cfg: TrainConfig, seed: int, val, test,
-              desc: str) -> StepResult:
-    t0 = time.perf_counter()
-    step_cfg = cfg.replace(T=T, epochs=epochs, seed=seed)
-    if epochs > 0:
-        # validation is done once after the step, not after every epoch
-        fit(model, getattr(data, "train", data), step_cfg, val=None, desc=desc)
-    return StepResult(T, epochs, _accuracy(model, val, step_cfg), _accuracy(model, test, step_cfg),
-                      time.perf_counter() - t0)
-
-
-def gradual(
-    model: nn.Module,
-    data,
-    schedule: Sequence[int] = (25, 15, 10, 5, 3),
-    epochs_per_step: int | Sequence[int] = 2,
-    cfg: TrainConfig | None = None,
-    *,
-    val=None,
-    test=None,
-    on_step: Callable[[StepResult, nn.Module], None] | None = None,
-) -> list[StepResult]:
-    """Lower T step by step, fine-tuning ``model`` in place at every T of ``schedule``.
-
-    Each step trains ``epochs_per_step`` epochs at its T (a fresh optimiser and cosine
-    schedule from ``cfg.lr``, the data order seeded by ``cfg.seed + step index``), starting
-    from the weights the previous step left, then measures validation and test accuracy at
-    that T. A step with 0 epochs only evaluates (e.g. the first T, at which the model was
-    already trained).
-
-    Args:
-        model: a spiking network; trained in place (deep-copy it first to keep the start).
-        data: a :class:`~snnkit.data.Dataset` (its train, val and test splits are used) or a
-            training :class:`~snnkit.data.Split` (then pass ``val``/``test``).
-        schedule: time steps, non-empty, each >= 1, non-increasing.
-        epochs_per_step: one integer >= 0 for every step, or one per step.
-        cfg: training settings (its ``T`` and ``epochs`` are replaced per step).
-        val, test: splits to evaluate (default ``data.val`` / ``data.test``).
-        on_step: called as ``on_step(result, model)`` after every step (e.g. to checkpoint).
-
-    Returns:
-        One :class:`StepResult` per step, in schedule order.
+    Info:
+        ``schedule``: the time steps, as ints.
     """
     schedule = check_schedule(schedule)
-    epochs = _epochs_list(epochs_per_step, len(schedule))
-    cfg = cfg or TrainConfig(progress=False)
-    val, test = _split(data, "val", val), _split(data, "test", test)
-    results = []
-    for i, (T, e) in enumerate(zip(schedule, epochs)):
-        res = _train_at(model, data, T, e, cfg, cfg.seed + i, val, test, desc=f"T={T}")
-        results.append(res)
-        if on_step is not None:
-            on_step(res, model)
-    return results
-
-
-def direct(
-    model: nn.Module | Callable[[], nn.Module],
-    data,
-    T: int,
-    epochs: int,
-    cfg: TrainConfig | None = None,
-    *,
-    val=None,
-    test=None,
-    copy_model: bool = False,
-) -> StepResult:
-    """Train directly at ``T`` for ``epochs`` epochs: the abrupt baseline of :func:`gradual`.
-
-    For a fair comparison start from the same weights as the gradual schedule and give the
-    same total number of epochs (``sum`` of its epochs per step).
-
-    Args:
-        model: a spiking network (trained in place unless ``copy_model``) or a factory
-            returning a fresh one (whose trained weights are then not returned: pass a
-            model to keep them).
-        data, cfg, val, test: as in :func:`gradual`.
-        T: the final time steps, an integer >= 1.
-        epochs: epochs to train, an integer >= 0.
-        copy_model: train a deep copy of ``model`` and leave the given one untouched.
-
-    Returns:
-        A :class:`StepResult` at ``T``.
-    """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T={T!r}: expected an integer >= 1 (time steps)")
-    _epochs_list(epochs, 1)
-    if not isinstance(model, nn.Module):
-        if not callable(model):
-            raise ValueError(f"model={model!r}: expected an nn.Module or a function returning one")
-        model = model()
-    elif copy_model:
-        model = copy.deepcopy(model)
-    cfg = cfg or TrainConfig(progress=False)
-    val, test = _split(data, "val", val), _split(data, "test", test)
-    return _train_at(model, data, T, epochs, cfg, cfg.seed, val, test, desc=f"direct T={T}")
+    if first_epochs is not None and (isinstance(first_epochs, bool) or not isinstance(first_epochs, int)
+                                     or first_epochs < 0):
+        raise ValueError(f"first_epochs={first_epochs!r}: expected an integer >= 0 or None")
+    for i, T in enumerate(schedule):
+        epochs = first_epochs if i == 0 and first_epochs is not None else cfg.epochs
+        run.train(model, cfg.replace(T=T, epochs=epochs, seed=cfg.seed + i), f"T={T}")
+    return run.result(model, schedule[-1], {"schedule": schedule})
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,7 +104,7 @@ def direct(
 # (the one-hot label) by the KL divergence; the curve is min-max normalised and the
 # smallest t whose normalised KL is below a threshold is chosen. The network is then
 # trained and tested at that t (the authors' public code computes t and goes on training
-# at T_full; here the chosen t is what :func:`kl_rule` trains at).
+# at T_full; here the chosen t is what the ``"kl"`` method trains at).
 
 
 @dataclass(frozen=True)
@@ -266,16 +159,14 @@ def kl_by_timesteps(model: nn.Module, split, T: int, cfg: TrainConfig | None = N
     """
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T={T!r}: expected an integer >= 1 (time steps)")
-    if not getattr(model, "spiking", True):
+    if not is_spiking(model):
         raise ValueError("model is an ANN (spiking=False); the KL rule needs a spiking network's per-step output")
     cfg = (cfg or TrainConfig(progress=False)).replace(T=T)
-    was_training = model.training
-    model.eval()
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     total = torch.zeros(T, dtype=torch.float64)
     n = 0
     steps = torch.arange(1, T + 1, dtype=torch.float64).view(T, 1, 1)
-    try:
+    with recording(model):
         for x, y in split.loader(cfg.batch_size * 2, shuffle=False):
             inp = model_input(x.to(cfg.device), T, cfg.encoding, generator=gen)
             out = model(inp).double().cpu()  # (T, B, K)
@@ -285,8 +176,6 @@ def kl_by_timesteps(model: nn.Module, split, T: int, cfg: TrainConfig | None = N
             target = F.one_hot(y, out.shape[-1]).double().expand_as(log_p)
             total += F.kl_div(log_p, target, reduction="none").sum(-1).sum(1)
             n += len(y)
-    finally:
-        model.train(was_training)
     if n == 0:
         raise ValueError("split is empty; expected at least one sample")
     return total / n
@@ -319,64 +208,27 @@ def choose_timesteps(kl: torch.Tensor, threshold: float = 0.01) -> KLChoice:
     return KLChoice(int(kl.numel()), kl, norm, threshold, T)
 
 
-@dataclass(frozen=True)
-class KLRuleResult:
-    """What :func:`kl_rule` did: the choice, and accuracy at the full and at the chosen T.
+@METHODS.register("kl")
+def kl(model: nn.Module, data, cfg: TrainConfig, run: Run, *, threshold: float = 0.01, kl_split=None) -> Compressed:
+    """The KL rule (Gou et al. 2025): T chosen from the data, then trained at it.
 
-    Attributes:
-        choice: the :class:`KLChoice`, from the network trained at ``choice.T_full``.
-        full: training at T_full and testing there.
-        chosen: training at ``choice.T`` from the same initial weights, same epochs, and
-            testing there.
-    """
-
-    choice: KLChoice
-    full: StepResult
-    chosen: StepResult
-
-
-def kl_rule(
-    make_model: Callable[[], nn.Module],
-    data,
-    T_full: int,
-    epochs: int,
-    cfg: TrainConfig | None = None,
-    *,
-    threshold: float = 0.01,
-    kl_split=None,
-    val=None,
-    test=None,
-    on_trained: Callable[[str, nn.Module], None] | None = None,
-) -> KLRuleResult:
-    """Choose T with the KL rule, then train and test at it.
-
-    1. ``make_model()`` is trained ``epochs`` epochs at ``T_full`` and tested there.
+    1. A copy of ``model`` (untrained, say: ``build(spec, seed=s)``) is trained
+       ``cfg.epochs`` epochs at ``T_full = cfg.T`` (the first step).
     2. Its KL curve over ``kl_split`` (default: the training split) gives the chosen T
        (:func:`kl_by_timesteps`, :func:`choose_timesteps` with ``threshold``).
-    3. A fresh ``make_model()`` (call it with a fixed seed inside, so both runs start from
-       the same weights) is trained ``epochs`` epochs at the chosen T and tested there.
+    3. Another copy of ``model``, the same initial weights, is trained ``cfg.epochs`` epochs
+       at the chosen T (the second step; the result).
 
-    Args:
-        make_model: returns a new spiking network, the same initial weights every call.
-        data: a :class:`~snnkit.data.Dataset` (or a training split with ``val``/``test``).
-        T_full: the full time steps, an integer >= 1 (<= the frames of event data).
-        epochs: training epochs of each run, an integer >= 0.
-        cfg: training settings (``T`` and ``epochs`` are replaced).
-        threshold: normalised KL to get below, in (0, 1].
-        kl_split, val, test: splits (defaults from ``data``).
-        on_trained: called as ``on_trained("full" | "chosen", model)`` after each training.
+    With ``evaluate=True`` the steps' test accuracies compare the full and the chosen T.
+
+    Info:
+        ``choice``: the :class:`KLChoice` (curve, threshold, T); ``full``: the network
+        trained at ``T_full``.
     """
     threshold = _check_threshold(threshold)
-    cfg = cfg or TrainConfig(progress=False)
-    val, test = _split(data, "val", val), _split(data, "test", test)
+    full = copy.deepcopy(model)
+    run.train(full, cfg, f"T={cfg.T}")
     kl_split = kl_split if kl_split is not None else getattr(data, "train", data)
-    model = make_model()
-    full = _train_at(model, data, T_full, epochs, cfg, cfg.seed, val, test, desc=f"T={T_full}")
-    if on_trained is not None:
-        on_trained("full", model)
-    choice = choose_timesteps(kl_by_timesteps(model, kl_split, T_full, cfg), threshold)
-    model = make_model()
-    chosen = _train_at(model, data, choice.T, epochs, cfg, cfg.seed, val, test, desc=f"T={choice.T}")
-    if on_trained is not None:
-        on_trained("chosen", model)
-    return KLRuleResult(choice, full, chosen)
+    choice = choose_timesteps(kl_by_timesteps(full, kl_split, cfg.T, cfg), threshold)
+    run.train(model, cfg.replace(T=choice.T), f"T={choice.T}")
+    return run.result(model, choice.T, {"choice": choice, "full": full})

@@ -136,6 +136,14 @@ class Dataset:
 
         return replace(self, train=cut(self.train, train), val=cut(self.val, val), test=cut(self.test, test))
 
+    def binarized(self, threshold: float = 0.5) -> "Dataset":
+        """The same data set with every input value turned into 1.0 above ``threshold``, else 0.0
+        (binary images that a direct-input SNN reads as spikes)."""
+        def cut(split: Split) -> Split:
+            return Split((split.x > threshold).float(), split.y)
+
+        return replace(self, train=cut(self.train), val=cut(self.val), test=cut(self.test))
+
 
 def describe(ds: Dataset) -> str:
     """One-line summary, e.g. ``digits: static (1, 16, 16), 10 classes, train/val/test 1257/180/360``."""

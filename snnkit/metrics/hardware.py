@@ -63,7 +63,9 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from ..recording import recording
 from ..registry import Registry
+from ..weights import effective_weight
 from .ops import fanout
 
 __all__ = [
@@ -484,23 +486,14 @@ def profile(model: nn.Module, x: Tensor, bits: int | Mapping[str, int]) -> list[
         seen[name] = {"module": module, "in_shape": tuple(inp.shape[1:]), "in_neurons": n_in,
                       "out_neurons": output[0].numel(), "density": per_sample, "order": len(seen)}
 
-    handles = [m.register_forward_hook(hook) for m in names]
-    training = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in training.items():
-            m.training = flag
+    with recording(model, [(m, hook) for m in names]):
+        model(x)
 
     loads = []
     for name, rec in sorted(seen.items(), key=lambda kv: kv[1]["order"]):
         module = rec["module"]
         with torch.no_grad():
-            weight = module.weight.detach().to("cpu").clone()
+            weight = effective_weight(module).to("cpu").clone()
             syn = float(fanout(module, rec["in_shape"]).sum())
             syn_nz = float(fanout(module, rec["in_shape"], nonzero_only=True).sum())
         loads.append(LayerLoad(

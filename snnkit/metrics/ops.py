@@ -62,7 +62,10 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-from ..models import lif_layers, probe
+from ..models import is_spiking
+from ..recording import recording
+from ..weights import count_entries, parameter_values, quant_records
+from ..weights import count_nonzero as _count_nonzero
 
 __all__ = [
     "accuracy",
@@ -108,43 +111,6 @@ def accuracy(logits: Tensor, y: Tensor) -> float:
 # parameters and model size
 
 
-def _parameter_entries(model: nn.Module) -> Iterator[tuple[str, str, nn.Module, nn.Parameter, Tensor]]:
-    """Every distinct parameter as (module name, logical name, module, parameter, value).
-
-    ``value`` is the effective tensor. A layer's weight is reported as ``weight`` with the
-    value the layer computes with, however it is stored: plain, pruned with
-    ``torch.nn.utils.prune`` (``weight_orig`` times ``weight_mask``) or quantized with
-    :mod:`snnkit.compress.quant` (``weight_fp`` through its quantizer, masked if masked).
-    Other pruned parameters (``bias_orig``) are reported as ``bias`` times their mask. The
-    scales of quantizers are not reported: they describe the weights' grid, they are not
-    weights. Shared parameters appear once.
-    """
-    # Imported here: the compression package imports the models, metrics stays importable alone.
-    from ..compress.quant import WeightQuantizer, effective_weight, float_weight
-
-    seen = {id(p) for m in model.modules() if isinstance(m, WeightQuantizer) for p in m.parameters()}
-    for mname, module in model.named_modules():
-        if isinstance(module, WeightQuantizer):
-            continue
-        try:
-            weight = float_weight(module)
-        except ValueError:
-            weight = None
-        for pname, p in module.named_parameters(recurse=False):
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            logical, value = pname, p
-            if p is weight:
-                logical, value = "weight", effective_weight(module)
-            elif pname.endswith("_orig"):
-                base = pname[: -len("_orig")]
-                mask = getattr(module, base + "_mask", None)
-                if isinstance(mask, Tensor):
-                    logical, value = base, p * mask
-            yield mname, logical, module, p, value.detach()
-
-
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameter entries (buffers excluded; shared parameters counted once).
 
@@ -154,9 +120,12 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def count_nonzero(model: nn.Module) -> int:
-    """Number of non-zero parameter entries (effective values for pruned-by-mask weights)."""
-    return int(sum(int(torch.count_nonzero(v)) for *_, v in _parameter_entries(model)))
+def count_nonzero(model: nn.Module, *, weights_only: bool = False) -> int:
+    """Number of non-zero parameter entries, by their effective values (masked, quantized).
+
+    :func:`snnkit.weights.count_nonzero`: ``weights_only`` counts only the Conv/Linear weights.
+    """
+    return _count_nonzero(model, weights_only=weights_only)
 
 
 def sparsity(model: nn.Module, weights_only: bool = True) -> float:
@@ -165,13 +134,8 @@ def sparsity(model: nn.Module, weights_only: bool = True) -> float:
     With ``weights_only`` (default) only the ``weight`` of Conv and Linear modules counts;
     otherwise every parameter (biases, batch-norm affine, LIF leak/threshold ...).
     """
-    total = zeros = 0
-    for _, logical, module, _, value in _parameter_entries(model):
-        if weights_only and not (logical == "weight" and isinstance(module, (_CONV, nn.Linear))):
-            continue
-        total += value.numel()
-        zeros += value.numel() - int(torch.count_nonzero(value))
-    return zeros / total if total else 0.0
+    total = count_entries(model, weights_only=weights_only)
+    return 1.0 - _count_nonzero(model, weights_only=weights_only) / total if total else 0.0
 
 
 def model_size_bits(
@@ -189,7 +153,7 @@ def model_size_bits(
     Args:
         model: the network.
         bits: ``{module name: weight bit-width}``, replacing the model's own quantization;
-            default: the bit widths of :func:`snnkit.compress.quant.quant_records` (every
+            default: the bit widths of :func:`snnkit.weights.quant_records` (every
             layer quantized with :mod:`snnkit.compress.quant`), everything else 32 bit.
         nonzero_only: count only the non-zero entries of each parameter, weights as the
             layer uses them (masked and quantized, so a weight on the zero level is not
@@ -202,9 +166,6 @@ def model_size_bits(
         ValueError: a name in ``bits`` is not a module with a weight, a bit-width is not a
             positive integer, or ``scale_bits`` is not an integer >= 0.
     """
-    # Imported here: the compression package imports the models, metrics stays importable alone.
-    from ..compress.quant import quant_records
-
     if isinstance(scale_bits, bool) or not isinstance(scale_bits, int) or scale_bits < 0:
         raise ValueError(f"scale_bits={scale_bits!r}: expected an integer >= 0 (0: scales not counted)")
     records = quant_records(model)
@@ -218,7 +179,7 @@ def model_size_bits(
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ValueError(f"bits[{name!r}]={b!r}: expected a positive integer")
     total = 0
-    for mname, logical, _, _, value in _parameter_entries(model):
+    for mname, logical, _, value in parameter_values(model):
         n = int(torch.count_nonzero(value)) if nonzero_only else value.numel()
         total += n * (bits[mname] if logical == "weight" and mname in bits else 32)
     total += scale_bits * sum(rec.scale.numel() for name, rec in records.items() if name in bits)
@@ -421,13 +382,12 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
 
     Args:
         model: a network; Conv (non-transposed) and Linear modules are counted, LIF layers
-            probed (through :func:`snnkit.models.probe`, which replaces any probe set on them).
+            probed (through :func:`snnkit.recording.recording`, which replaces any probe set on them).
             Weights are read as ``module.weight`` (pruning masks and parametrizations apply).
         x: the network input, (T, B, ...) for an SNN, (B, ...) for an ANN. A stride-0 view
             along T (direct input) is fine: the layers before the first LIF then run once on
             (B, ...), which is recognised and counted as T steps.
-        spiking: treat the model as an SNN; default ``model.spiking`` if it exists, else
-            whether it contains LIF layers.
+        spiking: treat the model as an SNN; default :func:`snnkit.models.is_spiking`.
         eval_mode: run in eval mode (batch-norm running stats, no stat updates); the
             training flags of all modules are restored afterwards.
 
@@ -437,9 +397,7 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
     the MAC/SynOp conventions.
     """
     if spiking is None:
-        spiking = getattr(model, "spiking", None)
-        if spiking is None:
-            spiking = bool(lif_layers(model))
+        spiking = is_spiking(model)
     if spiking:
         if x.dim() < 3:
             raise ValueError(f"input of shape {tuple(x.shape)}: expected (T, B, ...) for an SNN")
@@ -487,22 +445,10 @@ def measure(model: nn.Module, x: Tensor, *, spiking: bool | None = None, eval_mo
         lif_neurons[name] = spk[0, 0].numel()
         lif_batch[name] = int(spk.shape[1])
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Linear) or (isinstance(m, _CONV) and not isinstance(m, _CONV_T))
-    ]
-    training = {m: m.training for m in model.modules()}
-    try:
-        if eval_mode:
-            model.eval()
-        with torch.no_grad(), probe(model, lif_probe):
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in training.items():
-            m.training = flag
+    counted = [m for m in model.modules()
+               if isinstance(m, nn.Linear) or (isinstance(m, _CONV) and not isinstance(m, _CONV_T))]
+    with recording(model, [(m, hook) for m in counted], probe=lif_probe, eval_mode=eval_mode):
+        model(x)
 
     layers: list[LayerOps] = []
     for name, acc in accs.items():

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..models import is_spiking
+from ..recording import recording
+
 __all__ = ["SpeedReport", "compare_speed", "dense_macs", "time_inference"]
 
 
@@ -32,7 +35,7 @@ def dense_macs(model: nn.Module, x: Tensor) -> int:
     ``in_features`` for a linear layer) at each of the T steps, whatever its input (spikes
     or not, zero weights or not). ``x`` is (T, B, ...) for an SNN, (B, ...) for an ANN (T = 1).
     """
-    spiking = bool(getattr(model, "spiking", x.dim() == 5))
+    spiking = is_spiking(model)
     T, B = (int(x.shape[0]), int(x.shape[1])) if spiking else (1, int(x.shape[0]))
     if B < 1 or T < 1:
         raise ValueError(f"input of shape {tuple(x.shape)}: empty batch or no time steps")
@@ -42,17 +45,9 @@ def dense_macs(model: nn.Module, x: Tensor) -> int:
         kernel = module.in_features if isinstance(module, nn.Linear) else module.weight[0].numel()
         per_row[module] = output[0].numel() * kernel  # one sample at one step
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x[:, :1] if spiking else x[:1])
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    with recording(model, [(m, hook) for m in layers]):
+        model(x[:, :1] if spiking else x[:1])
     return int(sum(per_row.values()) * T)
 
 
@@ -70,15 +65,12 @@ def _timed(models: list[nn.Module], x: Tensor, repeats: int, warmup: int,
     """Seconds of every timed pass of each model, the models taking turns; and the thread count."""
     _check_repeats(repeats, warmup, threads)
     before = torch.get_num_threads()
-    flags = [(m, m.training) for m in models]
     times: list[list[float]] = [[] for _ in models]
     try:
         if threads is not None:
             torch.set_num_threads(threads)
         used = torch.get_num_threads()
-        for m in models:
-            m.eval()
-        with torch.no_grad():
+        with recording(models):
             for i in range(warmup + repeats):
                 for k, m in enumerate(models):
                     t0 = time.perf_counter()
@@ -87,8 +79,6 @@ def _timed(models: list[nn.Module], x: Tensor, repeats: int, warmup: int,
                         times[k].append(time.perf_counter() - t0)
     finally:
         torch.set_num_threads(before)
-        for m, flag in flags:
-            m.train(flag)
     return times, used
 
 
@@ -155,5 +145,5 @@ def compare_speed(model_a: nn.Module, model_b: nn.Module, x: Tensor, *, repeats:
         threads: torch intra-op threads during the measurement (None: unchanged).
     """
     (times_a, times_b), used = _timed([model_a, model_b], x, repeats, warmup, threads)
-    batch = int(x.shape[1]) if getattr(model_a, "spiking", False) else int(x.shape[0])
+    batch = int(x.shape[1]) if is_spiking(model_a) else int(x.shape[0])
     return SpeedReport(times_a=times_a, times_b=times_b, threads=used, batch_size=batch)

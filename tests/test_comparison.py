@@ -1,4 +1,5 @@
-"""Every paper's method run from one tiny pretrained SNN, and the row of numbers measured for each."""
+"""The comparison: every paper's method run from one tiny pretrained SNN through compress(), and
+the row of numbers measured for each."""
 from __future__ import annotations
 
 import math
@@ -7,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from snnkit.compress import global_sparsity
-from snnkit.compress.methods import METHODS, MAC16_PJ, Base, Compressed, Settings, method_row, run_methods
+from snnkit.compress import Compressed, global_sparsity
+from snnkit.compress.comparison import COMPARED, MAC16_PJ, Base, Settings, compare, method_row, pca_widths
 from snnkit.compress.quant import effective_weight, quant_records
-from snnkit.data import Dataset, Split, load_dataset
+from snnkit.data import load_dataset
 from snnkit.metrics import hardware
 from snnkit.models import NeuronSpec, VGGSpec
 from snnkit.recipes import ann_to_snn
@@ -21,16 +22,10 @@ SETTINGS = Settings(epochs=2, ann_epochs=1, sparsity=0.3, bits=2, pca_threshold=
                     svs_keep=0.5, lamp_rounds=2, seed=0)
 
 
-def _binary(split: Split, n: int | None = None) -> Split:
-    split = split.subset(n) if n else split
-    return Split((split.x > 0.5).float(), split.y)
-
-
 @pytest.fixture(scope="module")
 def base() -> Base:
-    full = load_dataset("digits", seed=0, size=8)
-    ds = Dataset(full.name, _binary(full.train, 192), _binary(full.val, 32), _binary(full.test, 64),
-                 full.num_classes, full.kind, full.input_shape, full.classes)
+    ds = load_dataset("digits", seed=0, size=8).subset(train=192, val=32, test=64).binarized(0.5)
+    assert set(torch.unique(ds.train.x).tolist()) == {0.0, 1.0} and len(ds.test) == 64
     spec = VGGSpec(in_shape=ds.input_shape, num_classes=10, features=(8, "P", 8, "P"), hidden=(16,), pool="max",
                    bias=False, batch_norm=False, readout="mem",
                    neuron=NeuronSpec(beta=0.95, threshold=1.0, reset="subtract"))
@@ -41,12 +36,17 @@ def base() -> Base:
 
 
 @pytest.fixture(scope="module")
-def runs(base: Base) -> dict[str, Compressed]:
+def result(base: Base):
     before = {k: v.clone() for k, v in base.snn.state_dict().items()}
-    out = run_methods(base, SETTINGS)
+    out = compare({0: base}, SETTINGS)
     after = base.snn.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "a method modified the base"
     return out
+
+
+@pytest.fixture(scope="module")
+def runs(result) -> dict[str, Compressed]:
+    return {name: r[0] for name, r in result.runs.items()}
 
 
 def _conv_linear(model: nn.Module) -> list[nn.Module]:
@@ -61,13 +61,18 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="bits=1: expected an integer >= 2"):
         Settings(epochs=1, ann_epochs=1, lamp_rounds=1, bits=1)
     assert Settings(epochs=2, ann_epochs=1).replace(epochs=4).epochs == 4
-    with pytest.raises(ValueError, match="unknown compression method 'svd'; expected one of: dense, pca"):
-        run_methods(None, SETTINGS, ["dense", "svd"])
+    with pytest.raises(ValueError, match="unknown comparison entries \\['svd'\\]; expected some of: dense, pca"):
+        compare({}, SETTINGS, ["dense", "svd"])
 
 
-def test_every_method_runs_and_keeps_its_operating_point(base, runs):
-    assert list(runs) == list(METHODS.names()) == ["dense", "pca", "random", "attention", "duq", "rescaw-svs",
-                                                   "lamp-kl", "uniform"]
+def test_every_method_runs_and_keeps_its_operating_point(base, runs, result):
+    assert list(runs) == list(COMPARED) == ["dense", "pca", "random", "attention", "duq", "rescaw-svs",
+                                            "lamp-kl", "uniform"]
+    assert {n: r.method for n, r in runs.items()} == {
+        "dense": "dense", "pca": "pca", "random": "random", "attention": "attention", "duq": "duq",
+        "rescaw-svs": "quantize-prune", "lamp-kl": "iterative", "uniform": "quantize"}
+    assert all(len(rows) == 1 for rows in result.rows.values()) and all(v > 0 for v in result.seconds.values())
+    assert result.values("dense", "T") == [T]
     dense_weights = sum(m.weight.numel() for m in _conv_linear(base.snn))
     # dense: the same network, the base's T
     assert runs["dense"].T == T and runs["dense"].model.spec.widths == base.snn.spec.widths
@@ -75,7 +80,9 @@ def test_every_method_runs_and_keeps_its_operating_point(base, runs):
     pca, rnd = runs["pca"], runs["random"]
     assert pca.model.spec.widths == pca.info["widths"] and all(w <= c for w, c in zip(pca.info["widths"], (8, 8, 16)))
     assert sum(rnd.info["widths"]) == sum(pca.info["widths"]) and rnd.model.spec.widths == rnd.info["widths"]
-    # attention: 70 % of the weights kept (irregular), thresholds and leaks learned
+    assert pca.info["widths"] == pca_widths(base, SETTINGS)
+    # attention: 70 % of the weights kept (irregular), thresholds and leaks learned; the ANN student, then the SNN
+    assert [s.name for s in runs["attention"].history] == ["sparse learning", "fine-tune"]
     kept = sum(int(torch.count_nonzero(m.weight)) for m in _conv_linear(runs["attention"].model))
     assert kept == pytest.approx(0.7 * dense_weights, abs=len(_conv_linear(base.snn)))
     assert runs["attention"].model.spec.neuron.learn_threshold
@@ -92,9 +99,10 @@ def test_every_method_runs_and_keeps_its_operating_point(base, runs):
     assert sorted(quant_records(qp)) == ["body.layers.3", "body.layers.7"]
     # lamp-kl: T chosen by the KL rule, 30 % of the weights masked over two rounds
     lamp = runs["lamp-kl"]
-    assert 1 <= lamp.T <= T and len(lamp.info["kl_normalised"]) == T
-    assert min(lamp.info["kl_normalised"]) == 0.0 and max(lamp.info["kl_normalised"]) == 1.0
-    assert lamp.info["kl_normalised"][lamp.T - 1] < SETTINGS.kl_threshold
+    kl = lamp.info["choice"].normalised.tolist()
+    assert 1 <= lamp.T <= T and len(kl) == T and lamp.T == lamp.info["choice"].T
+    assert min(kl) == 0.0 and max(kl) == 1.0
+    assert kl[lamp.T - 1] < SETTINGS.kl_threshold
     assert global_sparsity(lamp.model) == pytest.approx(0.3, abs=0.01)
     # uniform: every layer at 2 bits
     assert {r.bits for r in quant_records(runs["uniform"].model).values()} == {2}
@@ -116,8 +124,10 @@ def test_method_row_measures_the_dense_reference_by_hand(base, runs):
     assert row["energy_compute_uj"] > 0 and math.isfinite(row["energy_compute_uj"])
 
 
-def test_method_rows_of_compressed_nets(base, runs):
+def test_method_rows_of_compressed_nets(base, runs, result):
     rows = {name: method_row(r, base, base.data.test.x[:16]) for name, r in runs.items()}
+    # the comparison measured each on the whole test split
+    full = {name: method_row(r, base) for name, r in runs.items()}
     assert rows["duq"]["weight_bits"] == 2 and rows["duq"]["full_precision_layers"] == 0
     assert rows["rescaw-svs"]["weight_bits"] == 2 and rows["rescaw-svs"]["full_precision_layers"] == 2
     assert rows["lamp-kl"]["T"] == runs["lamp-kl"].T
@@ -127,3 +137,4 @@ def test_method_rows_of_compressed_nets(base, runs):
     assert rows["uniform"]["energy_memory_uj"] < rows["dense"]["energy_memory_uj"]
     for name, row in rows.items():
         assert row["compression"] >= 1.0 - 1e-9, name
+    assert full == {name: r[0] for name, r in result.rows.items()}

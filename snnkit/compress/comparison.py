@@ -1,0 +1,315 @@
+"""The five papers' methods side by side: one pretrained SNN, one budget, one row of numbers each.
+
+A comparison is fair only when every method starts from the same network, sees the same
+data and gets the same training budget. :class:`Base` holds that starting point (a dense
+SNN converted from its ANN twin and fine-tuned, plus the twin), :class:`Settings` the
+budget and each method's operating point, and :data:`COMPARED` the entries, each run
+through :func:`snnkit.compress.compress` (:func:`run_entry`)::
+
+    base = Base(snn=hybrid.snn, ann=hybrid.ann, data=ds, cfg=TrainConfig(T=6, epochs=4), ann_cfg=ann_cfg)
+    settings = Settings(epochs=4, ann_epochs=15, sparsity=0.9, bits=2)
+    result = compare({0: base}, settings)              # every entry, every seed
+    result.rows["duq"][0]                              # method_row of seed 0: accuracy, energy, size, ...
+
+Every entry gets ``settings.epochs`` epochs of SNN training at its T (``cfg`` gives the
+learning rate, batch size and seed), split between its phases where it has several:
+
+* ``"dense"``: the reference, the base fine-tuned for the same epochs, nothing removed.
+* ``"pca"`` (Chowdhury et al. 2021): the ``"pca"`` method: the widths the PCA of each layer's
+  membrane potential asks for at ``pca_threshold`` of the variance, each layer keeping its
+  filters of largest L1 norm, cut for real and fine-tuned (the paper retrains the narrower
+  net from scratch; here the base stays the starting point).
+* ``"attention"`` (Kundu et al. 2021): the ``"attention"`` method, a sparse ANN student
+  trained from scratch for ``ann_epochs`` at ``sparsity``, guided by the attention maps of
+  the base's ANN twin (the meta-model), then ``"convert"`` with learned thresholds and
+  leaks. The only entry whose weights do not start from the base.
+* ``"duq"`` (Schaefer et al. 2023): the ``"duq"`` method, one-shot global magnitude pruning
+  to ``sparsity`` and DuQ at ``bits`` (2: ternary) on every layer, both from the first epoch.
+* ``"rescaw-svs"`` (Wei et al. 2025): the ``"quantize-prune"`` method, ReScaW at ``bits``
+  (first and last layer in full precision) trained for the first half of the epochs, the
+  channels of lowest SVS score removed (``svs_keep`` of each layer kept), the smaller
+  quantized net fine-tuned for the other half.
+* ``"lamp-kl"`` (Gou et al. 2025): the ``"iterative"`` method with the KL rule choosing T on
+  the base (``kl_threshold``), then ``lamp_rounds`` rounds of LAMP pruning to ``sparsity``,
+  each rewound to the base and retrained at the chosen T.
+* ``"random"``: the structured baseline, the ``"random"`` method with as many channels as
+  PCA keeps, drawn over all layers, cut and fine-tuned.
+* ``"uniform"``: the quantization baseline, the ``"quantize"`` method with the symmetric
+  uniform quantizer at ``bits`` on every layer, trained for the epochs.
+
+:func:`method_row` measures a compressed network the same way for every entry: test
+accuracy at its T, compression in weights, spikes, compute energy (45 nm, effective counts)
+and memory-inclusive energy and stored size (:mod:`snnkit.metrics.hardware`, in the
+cheapest storage format). The hardware model prices accumulate-only layers, so the
+network input must be spikes or event counts (binary images fed directly qualify).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import numbers
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..encoding import model_input
+from ..metrics import hardware
+from ..metrics.energy import energy, energy_per_op
+from ..metrics.ops import measure
+from ..models import Net
+from ..train import TrainConfig, evaluate
+from ..weights import count_nonzero, quant_records
+from .core import Compressed, compress
+from .importance import Inputs, score
+from .planners import plan
+
+__all__ = ["Base", "COMPARED", "Comparison", "MAC16_PJ", "Settings", "compare", "method_row", "pca_widths",
+           "run_entry"]
+
+#: Energy of one 16-bit MAC in pJ (Horowitz 2014, 45 nm, fp16: the table of
+#: :mod:`snnkit.metrics.energy`): the unit of :mod:`snnkit.metrics.hardware`'s normalized
+#: energies, which turns them into picojoules.
+MAC16_PJ: float = energy_per_op("fp16")[0]
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+    return int(value)
+
+
+def _check_fraction(name: str, value: object, *, low_open: bool = True, high_open: bool = True) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name}={value!r}: expected a number in {lo}0, 1{hi}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The training budget every method gets, and each method's operating point.
+
+    Attributes:
+        epochs: SNN training epochs of every method (split over phases where a method has
+            several), an integer >= 1.
+        ann_epochs: epochs of the attention-guided student ANN, trained from scratch.
+        sparsity: fraction of the weights removed by the unstructured methods
+            (attention-guided, DuQ's magnitude mask, LAMP), in (0, 1).
+        bits: weight bit-width of the quantizers (DuQ, ReScaW, uniform); 2 is ternary
+            for DuQ and uniform, four levels for ReScaW.
+        pca_threshold: variance the PCA widths explain, in (0, 1].
+        pca_samples: training images whose membrane potentials the PCA sees.
+        svs_keep: fraction of each layer's channels SVS keeps, in (0, 1].
+        kl_threshold: normalised KL the chosen t must get below, in (0, 1).
+        lamp_rounds: LAMP pruning rounds; must divide ``epochs``.
+        attention_weight: beta of the attention-transfer loss, >= 0.
+        percentile: of the ReLU pre-activations setting the attention student's thresholds.
+        seed: seeds masks, random channels and initial student weights.
+    """
+
+    epochs: int
+    ann_epochs: int
+    sparsity: float = 0.9
+    bits: int = 2
+    pca_threshold: float = 0.99
+    pca_samples: int = 512
+    svs_keep: float = 0.5
+    kl_threshold: float = 0.01
+    lamp_rounds: int = 2
+    attention_weight: float = 0.5
+    percentile: float = 99.7
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1)
+        _check_int("ann_epochs", self.ann_epochs, 1)
+        _check_fraction("sparsity", self.sparsity)
+        _check_int("bits", self.bits, 2)
+        _check_fraction("pca_threshold", self.pca_threshold, high_open=False)
+        _check_int("pca_samples", self.pca_samples, 2)
+        _check_fraction("svs_keep", self.svs_keep, high_open=False)
+        _check_fraction("kl_threshold", self.kl_threshold)
+        _check_int("lamp_rounds", self.lamp_rounds, 1)
+        _check_int("seed", self.seed, 0)
+        if self.epochs % self.lamp_rounds:
+            raise ValueError(f"lamp_rounds={self.lamp_rounds!r}: expected a divisor of epochs={self.epochs} "
+                             "(every LAMP round retrains the same number of epochs)")
+        if not (isinstance(self.attention_weight, numbers.Real) and self.attention_weight >= 0):
+            raise ValueError(f"attention_weight={self.attention_weight!r}: expected a number >= 0")
+        if not (isinstance(self.percentile, numbers.Real) and 0 < self.percentile <= 100):
+            raise ValueError(f"percentile={self.percentile!r}: expected a number in (0, 100]")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Base:
+    """The common starting point.
+
+    Attributes:
+        snn: the dense, trained SNN every method starts from (never modified).
+        ann: its ANN twin (the attention-guided method's meta-model).
+        data: a :class:`~snnkit.data.Dataset` (train, val, test splits).
+        cfg: SNN training settings: ``T`` (the base's time steps), ``lr``, ``batch_size``,
+            ``encoding``, ``seed``, ``device``; ``epochs`` is replaced per method.
+        ann_cfg: ANN training settings of the attention student (``epochs`` replaced).
+    """
+
+    snn: Net
+    ann: Net
+    data: Any
+    cfg: TrainConfig
+    ann_cfg: TrainConfig
+
+    @property
+    def T(self) -> int:
+        return self.cfg.T
+
+
+#: The entries of the comparison, in the order tables and figures show them.
+COMPARED = ("dense", "pca", "random", "attention", "duq", "rescaw-svs", "lamp-kl", "uniform")
+
+
+def pca_widths(base: Base, settings: Settings) -> list[int]:
+    """The PCA widths of the base SNN at ``pca_threshold``, over ``pca_samples`` training
+    images at the base's T (the ``"pca-variance"`` importance and ``"variance"`` planner)."""
+    inputs = Inputs(base.data.train.x[: settings.pca_samples], T=base.T, encoding=base.cfg.encoding,
+                    seed=settings.seed)
+    return plan(score(base.snn, "pca-variance", inputs), "variance", threshold=settings.pca_threshold).widths
+
+
+def _chain(name: str, first: Compressed, second: Compressed) -> Compressed:
+    """One :class:`Compressed` for an entry that runs two methods in turn (the ANN, then the SNN)."""
+    return Compressed(second.model, name, second.T, first.history + second.history,
+                      {**first.info, **second.info}, first.seconds + second.seconds)
+
+
+def run_entry(name: str, base: Base, settings: Settings) -> Compressed:
+    """One entry of :data:`COMPARED` from ``base`` with ``settings``, through
+    :func:`~snnkit.compress.compress` (the base is never modified)."""
+    cfg = base.cfg.replace(epochs=settings.epochs)
+    data = base.data
+    if name == "dense":
+        return compress(base.snn, data, "dense", cfg)
+    if name == "pca":
+        return compress(base.snn, data, "pca", cfg, threshold=settings.pca_threshold, importance="l1",
+                        samples=settings.pca_samples)
+    if name == "random":
+        return compress(base.snn, data, "random", cfg, channels=sum(pca_widths(base, settings)),
+                        seed=settings.seed)
+    if name == "attention":
+        spec = base.ann.spec
+        meta = copy.deepcopy(base.ann)  # the student and its SNN learn thresholds and leaks
+        meta.spec = dataclasses.replace(spec, neuron=dataclasses.replace(spec.neuron, learn_beta=True,
+                                                                         learn_threshold=True))
+        student = compress(meta, data, "attention", base.ann_cfg.replace(epochs=settings.ann_epochs),
+                           sparsity=settings.sparsity, attention_weight=settings.attention_weight)
+        snn = compress(student.model, data, "convert", cfg, percentile=settings.percentile, surrogate_scale=0.3)
+        return _chain("attention", student, snn)
+    if name == "duq":
+        return compress(base.snn, data, "duq", cfg, schedule="joint", sparsity=settings.sparsity, bits=settings.bits)
+    if name == "rescaw-svs":
+        return compress(base.snn, data, "quantize-prune", cfg, order="quantize-then-prune", importance="svs",
+                        keep=settings.svs_keep, samples=settings.pca_samples, bits=settings.bits,
+                        quantizer="rescaw", finetune_epochs=settings.epochs // 2)
+    if name == "lamp-kl":
+        return compress(base.snn, data, "iterative", cfg, importance="lamp", planner="global",
+                        sparsity=settings.sparsity, rounds=settings.lamp_rounds, kl_threshold=settings.kl_threshold)
+    if name == "uniform":
+        return compress(base.snn, data, "quantize", cfg, bits=settings.bits, quantizer="uniform")
+    raise ValueError(f"unknown comparison entry {name!r}; expected one of: {', '.join(COMPARED)}")
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` measured, per entry and seed (in the order of the seeds).
+
+    Attributes:
+        rows: ``{entry: [method_row of each seed]}``.
+        runs: ``{entry: [Compressed of each seed]}``.
+        seconds: ``{entry: wall time over all seeds}``.
+    """
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[str, list[Compressed]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def values(self, entry: str, metric: str) -> list[float]:
+        """One metric of one entry, per seed."""
+        return [row[metric] for row in self.rows[entry]]
+
+
+def compare(bases: Mapping[int, Base], settings: Settings, names: Sequence[str] = COMPARED) -> Comparison:
+    """Every entry of ``names`` from every base (``{seed: Base}``), measured by :func:`method_row`.
+
+    ``settings.seed`` is replaced by each base's seed. Unknown names fail before any training.
+    """
+    names = list(names)
+    unknown = [n for n in names if n not in COMPARED]
+    if unknown:
+        raise ValueError(f"unknown comparison entries {unknown}; expected some of: {', '.join(COMPARED)}")
+    out = Comparison({n: [] for n in names}, {n: [] for n in names}, dict.fromkeys(names, 0.0))
+    for seed, base in bases.items():
+        for name in names:
+            t0 = time.perf_counter()
+            run = run_entry(name, base, settings.replace(seed=seed))
+            out.rows[name].append(method_row(run, base))
+            out.runs[name].append(run)
+            out.seconds[name] += time.perf_counter() - t0
+    return out
+
+
+def method_row(run: Compressed, base: Base, x: torch.Tensor | None = None, *,
+               storage_formats: Sequence[str] | None = None) -> dict[str, Any]:
+    """The numbers of one compressed SNN, measured as for every other entry.
+
+    Args:
+        run: an entry's result (a :class:`~snnkit.compress.core.Compressed`).
+        base: the common starting point (its test split, its dense weight count, ``cfg``).
+        x: test images the activity is measured on (default: the whole test split).
+        storage_formats: formats the memory model may store the weights in (default all of
+            :data:`snnkit.metrics.hardware.STORAGE_FORMATS`); the cheapest in energy is used.
+
+    Returns:
+        ``accuracy`` (test, fraction), ``compression`` (the base's non-zero Conv/Linear
+        weights over the model's; a weight quantized to zero counts as removed), ``T``,
+        ``spikes_per_inference`` (per image over the T steps), ``energy_compute_uj``
+        (45 nm, fp32 operations, effective counts: zero weights and zero inputs skipped),
+        ``energy_memory_uj`` (accelerator model: DRAM, global buffer, scratchpads and
+        accumulates at the mean spike density, normalized units times :data:`MAC16_PJ`),
+        ``size_bits`` (stored weights, values and index, in ``storage_format``),
+        ``storage_format``, ``weight_bits`` (bit-width of the quantized layers, 32 when
+        none is), ``full_precision_layers`` (Conv/Linear layers left at 32 bits) and
+        ``nonzero_weights``.
+    """
+    cfg = base.cfg.replace(T=run.T)
+    x = base.data.test.x if x is None else x
+    inp = model_input(x.to(cfg.device), run.T, cfg.encoding)
+    report = measure(run.model, inp)
+    layer_bits = {name: rec.bits for name, rec in quant_records(run.model).items()}
+    loads = hardware.profile(run.model, inp, layer_bits)
+    formats = list(hardware.STORAGE_FORMATS.names()) if storage_formats is None else list(storage_formats)
+    priced = {f: hardware.inference_energy(loads, f, "mean") for f in formats}
+    best = min(formats, key=lambda f: priced[f].total)
+    n_layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in run.model.modules())
+    return {
+        "accuracy": evaluate(run.model, base.data.test, cfg),
+        "compression": count_nonzero(base.snn, weights_only=True) / max(1, count_nonzero(run.model, weights_only=True)),
+        "T": run.T,
+        "spikes_per_inference": report.spikes_per_inference,
+        "energy_compute_uj": energy(report, "fp32", "effective")["total_uj"],
+        "energy_memory_uj": priced[best].total * MAC16_PJ * 1e-6,
+        "size_bits": priced[best].storage_bits,
+        "storage_format": best,
+        "weight_bits": max(layer_bits.values(), default=32),
+        "full_precision_layers": n_layers - len(layer_bits),
+        "nonzero_weights": count_nonzero(run.model, weights_only=True),
+    }
