@@ -91,10 +91,14 @@ def _archive(folder: Path, archive: Path) -> None:
         tar.add(folder, arcname=folder.name)
 
 
-def write_dvs_gesture(root: Path, name: str = "dvs-gesture", *, users: int = 10, events: int = 200,
+def write_dvs_gesture(root: Path, name: str = "dvs-gesture", *, users: int = 10, events: int = 2000,
                       seed: int = 0) -> dict[str, int]:
     """Write DVS128 Gesture recordings in tonic's layout: ``users`` user folders per split, each
     with the 11 gestures (``users >= 10`` gives the 100 files per split tonic checks for).
+
+    Each recording is a blob of events (spread 6 pixels) that moves from the middle of the
+    128x128 sensor in a direction set by its label over 6 s, so that, as in the real
+    recordings, the events are dense where the hand is.
 
     Returns:
         split folder -> number of recordings written.
@@ -108,9 +112,13 @@ def write_dvs_gesture(root: Path, name: str = "dvs-gesture", *, users: int = 10,
             folder = base / split / f"user{first_user + u:02d}_{('fluorescent', 'led', 'natural')[u % 3]}"
             folder.mkdir(parents=True, exist_ok=True)
             for label in range(11):
-                ev = np.stack([rng.integers(0, 128, events), rng.integers(0, 128, events), rng.integers(0, 2, events),
-                               np.sort(rng.integers(0, 6000, events))], axis=1).astype(np.int64)  # x, y, p, t [ms]
-                np.save(folder / f"{label}.npy", ev)
+                t = np.sort(rng.integers(0, 6000, events))  # ms, as tonic's preprocessed files
+                angle = 2 * np.pi * label / 11
+                path = 40 * t / 6000  # pixels travelled
+                x = np.clip(64 + path * np.cos(angle) + rng.normal(0, 6, events), 0, 127)
+                y = np.clip(64 + path * np.sin(angle) + rng.normal(0, 6, events), 0, 127)
+                ev = np.stack([x.astype(np.int64), y.astype(np.int64), rng.integers(0, 2, events), t], axis=1)
+                np.save(folder / f"{label}.npy", ev)  # columns x, y, p, t
         _archive(base / split, base / f"{split}.tar.gz")
         written[split] = users * 11
     return written
@@ -137,18 +145,17 @@ def write_n_mnist(root: Path, name: str = "n-mnist", *, per_split: int = 10_000,
     base.mkdir(parents=True, exist_ok=True)
     written = {}
     for split, archive in (("Train", "train.zip"), ("Test", "test.zip")):
+        for digit in range(10):
+            (base / split / str(digit)).mkdir(parents=True, exist_ok=True)
+        shape = (per_split, events)
+        t = np.sort(rng.integers(0, 300_000, shape), axis=1).astype(np.uint32)
+        xs, ys, ps = (rng.integers(0, hi, shape).astype(np.uint32) for hi in (34, 34, 2))
         with zipfile.ZipFile(base / archive, "w", zipfile.ZIP_STORED) as zf:
             for i in range(per_split):
-                digit = i % 10
-                folder = base / split / str(digit)
-                folder.mkdir(parents=True, exist_ok=True)
-                t = np.sort(rng.integers(0, 300_000, events)).astype(np.uint32)
-                data = nmnist_bytes(rng.integers(0, 34, events).astype(np.uint32),
-                                    rng.integers(0, 34, events).astype(np.uint32),
-                                    rng.integers(0, 2, events).astype(np.uint32), t)
-                path = folder / f"{i:05d}.bin"
-                path.write_bytes(data)
-                zf.writestr(f"{split}/{digit}/{i:05d}.bin", data)
+                data = nmnist_bytes(xs[i], ys[i], ps[i], t[i])
+                rel = f"{split}/{i % 10}/{i:05d}.bin"
+                (base / rel).write_bytes(data)
+                zf.writestr(rel, data)
         written[split] = per_split
     return written
 

@@ -523,15 +523,18 @@ def _first_line(source: str) -> str:
 
 def _source_cell_index(executed: Path, cell_index: int) -> int:
     """Map an index in the executed copy to the source notebook (papermill inserts an
-    ``injected-parameters`` cell after the ``parameters`` cell)."""
+    ``injected-parameters`` cell after the ``parameters`` cell). ``cell_index`` counts the
+    cells as they ran; the copy papermill writes after an error also holds the error banners
+    it adds (at the top and before the failing cell), which are left out here."""
     try:
         import nbformat
 
         cells = nbformat.read(str(executed), as_version=4).cells
     except Exception:  # the copy may be missing if the kernel never started
         return cell_index
+    ran = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
     injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", [])
-                   for c in cells[:cell_index])
+                   for c in ran[:cell_index])
     return cell_index - injected
 
 
