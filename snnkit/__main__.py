@@ -1,4 +1,4 @@
-"""Command line: ``python -m snnkit run|list|sweep``.
+"""Command line: ``python -m snnkit run|list|sweep|report``.
 
 Examples::
 
@@ -8,16 +8,17 @@ Examples::
         -p epochs 3 -p timesteps_schedule "[25, 10, 5]"
     python -m snnkit sweep notebooks/01_spatiotemporal_pca.ipynb --profile full --out out/vt \\
         --grid variance_threshold=0.95,0.99,0.999 --seeds 10 --jobs 2 --plot accuracy_pruned
+    python -m snnkit report out/vt
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import stats
 from .notebook import PROFILES, runner
 
 
@@ -95,7 +96,37 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true",
                     help="check everything and list the points, run nothing")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rep = sub.add_parser(
+        "report", help="one markdown table of the claims recorded by every run in a folder",
+        description="Find every finished run under OUT (a `run --out` folder, a `sweep` folder, or "
+                    "several), pool each claim's per-seed values over the runs of the same notebook "
+                    "and grid point, decide it with the notebooks' one verdict rule (snnkit.claims) "
+                    "and print one markdown table: paper, claim, paper's number, here (mean), 95%% "
+                    "interval, seeds, verdict.")
+    rep.add_argument("out", type=Path, metavar="OUT", help="the folder to read")
+    rep.add_argument("--output", "-o", type=Path, default=None,
+                     help="also write the table to this markdown file")
     return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .notebook.sweep import write_text
+    from .report import report_table
+
+    table, runs, skipped = report_table(args.out)
+    for folder in skipped:
+        print(f"left out (failed or unfinished): {folder}", file=sys.stderr)
+    if not len(table):
+        print(f"no claims recorded by the {len(runs)} finished run(s) under {args.out}", file=sys.stderr)
+        return 1
+    text = table.to_markdown() + "\n"
+    print(text, end="")
+    if args.output is not None:
+        write_text(args.output, text)
+    notebooks = len({r.notebook for r in runs})
+    print(f"{len(table)} claim(s) from {len(runs)} run(s) of {notebooks} notebook(s)"
+          + (f"; written to {args.output}" if args.output is not None else ""), file=sys.stderr)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -165,7 +196,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
           f"{len(result.failures)} failed")
     print(f"table:   {out / sweep.TABLE_NAME} ({len(table)} run(s))")
     print(f"summary: {out / sweep.SUMMARY_NAME} (per grid point: n, mean, std, 95% t-interval)")
-    metrics = sweep.numeric_columns(table, exclude=[*names, "seed", "run_id", sweep.RUN_SECONDS])
+    metrics = stats.numeric_columns(table, exclude=[*names, "seed", "run_id", sweep.RUN_SECONDS])
     chosen = args.plot if args.plot is not None else metrics[:1]
     if len(table) and chosen:
         if names:
@@ -178,17 +209,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(f"figure:  {path} ({', '.join(chosen)} against {x})")
         print(sweep.format_summary(summary, chosen, names))
         if summary["n"].max() < 2:
-            print("  (one seed per grid point: std and intervals are NaN; use --seeds 2 or more)")
+            print("  (one seed per grid point: no intervals; use --seeds 2 or more)")
     for a, b in args.compare:
-        diff = sweep.paired_difference(table, a, b, by=names)
+        diff = stats.paired_difference(table, a, b, by=names)
         path = out / f"compare_{a}_vs_{b}.csv"
-        sweep._write_text(path, diff.to_csv(index=False))
+        sweep.write_text(path, diff.to_csv(index=False))
         print(f"paired {a} - {b} (95% t-interval over the runs of each grid point; {path}):")
-        for _, r in diff.iterrows():
-            where = ", ".join(f"{n}={r[n]}" for n in names) or "all runs"
-            p = "" if math.isnan(r["p_value"]) else f", p={r['p_value']:.3g}"
-            print(f"  {where}: {sweep._fmt(r['mean_diff'])} [{sweep._fmt(r['ci_low'])}, "
-                  f"{sweep._fmt(r['ci_high'])}]  (n={r['n']}{p})")
+        print(sweep.format_comparison(diff, names))
     for outcome in result.failures:
         print(sweep.format_failure(outcome, out), file=sys.stderr)
     if result.failures:
@@ -207,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_list(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

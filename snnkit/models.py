@@ -11,6 +11,10 @@ spec builds the SNN (``spiking=True``, LIF neurons, input (T, B, C, H, W), outpu
     ann = build(spec, spiking=False)         # ANN twin
     small = build(spec.with_widths([8, 12])) # fewer channels, fewer parameters
 
+The input shape decides the dimension: ``in_shape=(C, H, W)`` builds 2-D convolutions and
+pools on images, ``in_shape=(C, L)`` 1-D ones on sequences (input (T, B, C, L) for the SNN,
+(B, C, L) for the ANN); everything else is the same.
+
 Conv, linear, batch-norm and pooling layers are stateless: in an SNN they run on all T
 steps at once with time folded into the batch. With direct input (a stride-0 view along
 T, see :func:`snnkit.encoding.direct`) they run once and the result is viewed T times.
@@ -18,6 +22,8 @@ T, see :func:`snnkit.encoding.direct`) they run once and the result is viewed T 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
@@ -28,6 +34,7 @@ from .neurons import LIF, check_lif_params
 from .surrogate import SURROGATES, get_surrogate
 
 __all__ = [
+    "CONV_TYPES",
     "NeuronSpec",
     "VGGSpec",
     "ResNetSpec",
@@ -84,10 +91,27 @@ class NeuronSpec:
 _POOLS = ("max", "avg")
 _READOUTS = ("mem", "spike")
 
+# per spatial dimension (1: sequences, 2: images): conv, batch norm, max pool, average pool,
+# global average pool
+_OPS: dict[int, tuple[type[nn.Module], ...]] = {
+    1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d),
+    2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
+}
+#: the convolution types the builder makes
+CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d)
+
 
 def _check_common(spec) -> None:
-    if len(spec.in_shape) != 3 or min(spec.in_shape) < 1:
-        raise ValueError(f"in_shape={spec.in_shape}: expected (C, H, W) with positive sizes")
+    shape = spec.in_shape
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) not in (2, 3)
+        or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in shape)
+    ):
+        raise ValueError(
+            f"in_shape={shape!r}: expected (C, H, W) for images or (C, L) for sequences, with positive int sizes"
+        )
+    object.__setattr__(spec, "in_shape", tuple(int(n) for n in shape))  # frozen: a list becomes a tuple
     if spec.num_classes < 2:
         raise ValueError(f"num_classes={spec.num_classes}: expected an integer >= 2")
     if spec.pool not in _POOLS:
@@ -101,7 +125,8 @@ class VGGSpec:
     """A VGG-style net: 3x3 convs (an int is a width, "P" a 2x2 pool), then linear layers.
 
     Attributes:
-        in_shape: (C, H, W) of one input frame.
+        in_shape: (C, H, W) of one input frame, or (C, L) of one sequence (1-D convs and
+            pools, kernel 3 and 2 along L).
         num_classes: output size.
         features: conv widths and pools, e.g. ``(64, 64, "P", 128, "P")``.
         hidden: widths of hidden linear layers between the convs and the output.
@@ -115,7 +140,7 @@ class VGGSpec:
         neuron: LIF settings.
     """
 
-    in_shape: tuple[int, int, int]
+    in_shape: tuple[int, ...]
     num_classes: int
     features: tuple[int | str, ...] = (16, "P", 32, "P")
     hidden: tuple[int, ...] = ()
@@ -161,12 +186,12 @@ class ResNetSpec:
         blocks: basic blocks per stage (ResNet20 is ``(16, 32, 64)`` x ``(3, 3, 3)``).
         inner: width of the first conv of each block, in order (None: the stage width).
             Pruning a block's inner width keeps the residual additions consistent.
-    Other attributes as :class:`VGGSpec` (the output layer is linear, readout "mem" or
-    "spike"; ``batch_norm`` is on by default, ``pool`` applies to nothing here but the
-    final global pool, which is always an average).
+    Other attributes as :class:`VGGSpec` (``in_shape`` (C, H, W) or (C, L); the output
+    layer is linear, readout "mem" or "spike"; ``batch_norm`` is on by default, ``pool``
+    applies to nothing here but the final global pool, which is always an average).
     """
 
-    in_shape: tuple[int, int, int]
+    in_shape: tuple[int, ...]
     num_classes: int
     stem: int = 16
     stages: tuple[int, ...] = (16, 32, 64)
@@ -274,16 +299,17 @@ class BasicBlock(nn.Module):
 
     def __init__(self, c_in: int, inner: int, c_out: int, stride: int, spec: ResNetSpec, spiking: bool):
         super().__init__()
-        norm = (lambda c: nn.BatchNorm2d(c)) if spec.batch_norm else (lambda c: nn.Identity())
+        conv, bn = _OPS[len(spec.in_shape) - 1][:2]
+        norm = (lambda c: bn(c)) if spec.batch_norm else (lambda c: nn.Identity())
         act = (lambda c: spec.neuron.make(c)) if spiking else (lambda c: nn.ReLU())
-        self.conv1 = nn.Conv2d(c_in, inner, 3, stride, 1, bias=spec.bias)
+        self.conv1 = conv(c_in, inner, 3, stride, 1, bias=spec.bias)
         self.bn1 = norm(inner)
         self.act1 = act(inner)
-        self.conv2 = nn.Conv2d(inner, c_out, 3, 1, 1, bias=spec.bias)
+        self.conv2 = conv(inner, c_out, 3, 1, 1, bias=spec.bias)
         self.bn2 = norm(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=spec.bias), norm(c_out))
+            self.shortcut = nn.Sequential(conv(c_in, c_out, 1, stride, bias=spec.bias), norm(c_out))
         self.act2 = act(c_out)
 
     def forward(self, x: torch.Tensor, spiking: bool = False) -> torch.Tensor:
@@ -297,7 +323,7 @@ class BasicBlock(nn.Module):
 
 
     def step(self, x: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple]:
-        """One time step of the spiking block: x (B, C, H, W) -> spikes, new state."""
+        """One time step of the spiking block: x (B, C, H, W) or (B, C, L) -> spikes, new state."""
         s1, s2 = state if state is not None else (None, None)
         y, s1 = self.act1.step(self.bn1(self.conv1(x)), s1)
         y, s2 = self.act2.step(self.bn2(self.conv2(y)) + self.shortcut(x), s2)
@@ -309,7 +335,8 @@ class Net(nn.Module):
 
     SNN: ``forward(x)`` maps (T, B, C, H, W) -> (T, B, classes), per-step outputs (output
     currents for readout "mem", spikes for readout "spike"). ANN twin: (B, C, H, W) ->
-    (B, classes). :func:`readout` turns either into logits.
+    (B, classes). On sequences (``in_shape`` (C, L)) the input is (T, B, C, L) or (B, C, L).
+    :func:`readout` turns either output into logits.
     """
 
     def __init__(self, spec: VGGSpec | ResNetSpec, spiking: bool) -> None:
@@ -321,8 +348,9 @@ class Net(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != len(self.spec.in_shape) + (2 if self.spiking else 1):
             sample = {3: "C, H, W", 2: "C, L", 1: "features"}.get(len(self.spec.in_shape), "...")
+            lead = "T, B" if self.spiking else "B"
             raise ValueError(
-                f"input of shape {tuple(x.shape)}: expected {'(T, B, ' if self.spiking else '(B, '}{sample})"
+                f"input of shape {tuple(x.shape)}: expected ({lead}, {sample}) for in_shape {self.spec.in_shape}"
             )
         return self.body(x, self.spiking)
 
@@ -331,24 +359,25 @@ def _layers(spec, spiking: bool) -> list[nn.Module]:
     if not isinstance(spec, (VGGSpec, ResNetSpec)):  # a spec that lists its own layers
         return list(spec.make_layers(spiking))
     act = (lambda c: spec.neuron.make(c)) if spiking else (lambda c: nn.ReLU())
-    pool = (lambda: nn.MaxPool2d(2)) if spec.pool == "max" else (lambda: nn.AvgPool2d(2))
-    c, h, w = spec.in_shape
+    conv, bn, max_pool, avg_pool, global_pool = _OPS[len(spec.in_shape) - 1]
+    pool = max_pool if spec.pool == "max" else avg_pool
+    c, *size = spec.in_shape  # size: [H, W] or [L]
     layers: list[nn.Module] = []
     if isinstance(spec, VGGSpec):
         for f in spec.features:
             if f == "P":
-                layers.append(pool())
-                h, w = h // 2, w // 2
-                if min(h, w) < 1:
+                layers.append(pool(2))
+                size = [n // 2 for n in size]
+                if min(size) < 1:
                     raise ValueError(f"features={spec.features}: too many pools for input {spec.in_shape}")
                 continue
-            layers.append(nn.Conv2d(c, f, 3, padding=1, bias=spec.bias))
+            layers.append(conv(c, f, 3, padding=1, bias=spec.bias))
             if spec.batch_norm:
-                layers.append(nn.BatchNorm2d(f))
+                layers.append(bn(f))
             layers.append(act(f))
             c = f
         layers.append(nn.Flatten())
-        n = c * h * w
+        n = c * math.prod(size)
         for hdim in spec.hidden:
             layers.append(nn.Linear(n, hdim, bias=spec.bias))
             if spec.batch_norm:
@@ -356,9 +385,9 @@ def _layers(spec, spiking: bool) -> list[nn.Module]:
             layers.append(act(hdim))
             n = hdim
     else:
-        layers += [nn.Conv2d(c, spec.stem, 3, padding=1, bias=spec.bias)]
+        layers += [conv(c, spec.stem, 3, padding=1, bias=spec.bias)]
         if spec.batch_norm:
-            layers.append(nn.BatchNorm2d(spec.stem))
+            layers.append(bn(spec.stem))
         layers.append(act(spec.stem))
         c_in, inner = spec.stem, iter(spec.widths)
         for i, (width, n_blocks) in enumerate(zip(spec.stages, spec.blocks)):
@@ -366,7 +395,7 @@ def _layers(spec, spiking: bool) -> list[nn.Module]:
                 stride = 2 if (i > 0 and b == 0) else 1
                 layers.append(BasicBlock(c_in, next(inner), width, stride, spec, spiking))
                 c_in = width
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        layers += [global_pool(1), nn.Flatten()]
         n = c_in
     layers.append(nn.Linear(n, spec.num_classes, bias=spec.bias))
     if spec.readout == "spike" and spiking:
@@ -406,8 +435,8 @@ def layer_labels(model: nn.Module) -> dict[str, str]:
     """
     out = {}
     for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            out[name] = f"{'conv' if isinstance(m, nn.Conv2d) else 'fc'}{len(out) + 1}"
+        if isinstance(m, (*CONV_TYPES, nn.Linear)):
+            out[name] = f"{'conv' if isinstance(m, CONV_TYPES) else 'fc'}{len(out) + 1}"
     return out
 
 

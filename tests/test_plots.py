@@ -64,3 +64,26 @@ def test_samples_and_event_frames():
     x = torch.zeros(20, 2, 8, 8)
     fig = plots.event_frames(x, max_frames=5)
     assert [a.get_title() for a in fig.axes] == ["t=0", "t=5", "t=10", "t=14", "t=19"]
+
+
+def test_data_grid_draws_one_row_per_set_and_one_sample_per_class():
+    from snnkit.data import Dataset, Split
+
+    seq = Dataset("seqs", Split(torch.arange(12.0).view(3, 1, 4), torch.tensor([0, 1, 2])),
+                  Split(torch.zeros(1, 1, 4), torch.tensor([0])), Split(torch.zeros(2, 1, 4), torch.tensor([0, 1])),
+                  3, "static", (1, 4), ["a", "b", "c"])
+    events = torch.zeros(2, 3, 2, 5, 5)
+    events[0, :, 0, 1, 1] = 1.0  # class 0: three ON events at one pixel
+    ev = Dataset("ev", Split(events, torch.tensor([0, 1])), Split(events[:1], torch.tensor([0])),
+                 Split(events[:1], torch.tensor([0])), 2, "event", (3, 2, 5, 5), ["on", "off"])
+    fig = plots.data_grid([seq, ev], notes={"ev": "SNN 0.900"})
+    axes = fig.axes
+    assert len(axes) == 2 * 3  # two rows, as many columns as the most classes
+    assert [a.get_title() for a in axes[:3]] == ["a", "b", "c"]
+    assert list(axes[1].get_lines()[0].get_ydata()) == [4.0, 5.0, 6.0, 7.0]  # class b's sequence
+    assert axes[3].images[0].get_array()[1, 1] == 3.0  # ON minus OFF, summed over time
+    assert not axes[5].axison  # the event set has only two classes
+    assert axes[0].get_ylabel() == "seqs\nstatic (1, 4)\n3 / 1 / 2\n3 classes"
+    assert axes[3].get_ylabel().endswith("2 classes\nSNN 0.900")
+    with pytest.raises(ValueError, match="split='dev'"):
+        plots.data_grid([seq], split="dev")

@@ -1,6 +1,7 @@
 """Tests of snnkit.notebook.sweep and ``python -m snnkit sweep``.
 
-The statistics and the grid are checked on hand-computed cases; the sweeps run the tour's
+The grid and the tables are checked on hand-computed cases (the statistics in
+test_stats.py); the sweeps run the tour's
 smoke profile on a 2 x 2 grid (locally, then on a dask LocalCluster: the same table), and
 a generated notebook whose x=3 point is made to fail (resumption).
 """
@@ -8,7 +9,6 @@ a generated notebook whose x=3 point is made to fail (resumption).
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import subprocess
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from snnkit import stats
 from snnkit.notebook import REPO_ROOT, sweep
 from snnkit.notebook.sweep import Point
 
@@ -99,61 +100,8 @@ def test_expand_and_run_ids():
     assert sweep.run_id({}, 7) == "seed=7"
 
 
-# ------------------------------------------------------------------------- statistics
-
-
-def test_mean_interval_hand_computed():
-    iv = sweep.mean_interval([1, 2, 3, 4])
-    # mean 2.5, std sqrt(5/3), t_{0.975, 3} = 3.18245: half width 3.18245 * 1.29099 / 2 = 2.05426
-    assert iv.n == 4 and iv.mean == 2.5
-    assert iv.std == pytest.approx(math.sqrt(5 / 3))
-    assert (iv.low, iv.high) == pytest.approx((2.5 - 2.054260, 2.5 + 2.054260), abs=1e-6)
-    wide = sweep.mean_interval([1, 2, 3, 4], confidence=0.99)  # t_{0.995, 3} = 5.84091
-    assert wide.high - wide.mean == pytest.approx(5.840909 * math.sqrt(5 / 3) / 2, rel=1e-6)
-    one = sweep.mean_interval([0.7])
-    assert one.n == 1 and one.mean == 0.7 and all(math.isnan(v) for v in (one.std, one.low, one.high))
-    assert sweep.mean_interval([float("nan"), 2.0, None]).n == 1
-    assert sweep.mean_interval([]).n == 0
-    with pytest.raises(ValueError, match=r"confidence=95: expected a number in \(0, 1\)"):
-        sweep.mean_interval([1, 2], confidence=95)
-
-
-def test_summarize_hand_computed():
-    table = pd.DataFrame({"run_id": list("abcde"), "a": [1, 1, 1, 1, 2], "seed": [0, 1, 2, 3, 0],
-                          "m": [1.0, 2.0, 3.0, 4.0, 5.0], "k": [10, 10, 10, 10, 7],
-                          "note": ["x"] * 5, "flag": [True] * 5})
-    summary = sweep.summarize(table, ["a"])
-    assert list(summary.columns) == ["a", "metric", "n", "mean", "std", "ci_low", "ci_high"]
-    assert list(summary["metric"]) == ["m", "k", "m", "k"]  # strings and booleans are not numbers
-    m1 = summary[(summary.a == 1) & (summary.metric == "m")].iloc[0]
-    assert (m1.n, m1["mean"]) == (4, 2.5)
-    assert (m1.ci_low, m1.ci_high) == pytest.approx((0.445740, 4.554260), abs=1e-6)
-    k1 = summary[(summary.a == 1) & (summary.metric == "k")].iloc[0]
-    assert (k1["std"], k1.ci_low, k1.ci_high) == (0.0, 10.0, 10.0)
-    m2 = summary[(summary.a == 2) & (summary.metric == "m")].iloc[0]
-    assert m2.n == 1 and m2["mean"] == 5.0 and math.isnan(m2.ci_low) and math.isnan(m2["std"])
-    everything = sweep.summarize(table, [], metrics=["m"])
-    assert everything.iloc[0]["n"] == 5 and everything.iloc[0]["mean"] == 3.0
-
-
-def test_paired_difference_hand_computed():
-    table = pd.DataFrame({"g": [1, 1, 1, 2, 2], "gradual": [0.9, 0.8, 0.85, 0.5, 0.6],
-                          "direct": [0.8, 0.8, 0.75, 0.4, 0.5]})
-    diff = sweep.paired_difference(table, "gradual", "direct", by=["g"])
-    first = diff.iloc[0]
-    # differences [0.1, 0, 0.1]: mean 1/15, std 0.057735, t_{0.975, 2} = 4.30265 -> half 0.143422
-    assert first.n == 3 and first.mean_diff == pytest.approx(1 / 15)
-    assert first.std_diff == pytest.approx(0.0577350, abs=1e-6)
-    assert (first.ci_low, first.ci_high) == pytest.approx((1 / 15 - 0.143422, 1 / 15 + 0.143422), abs=1e-6)
-    assert first.mean_a == pytest.approx(0.85) and first.mean_b == pytest.approx(0.7833333, abs=1e-6)
-    assert first.t == pytest.approx(2.0) and first.p_value == pytest.approx(0.1835034, abs=1e-6)
-    second = diff.iloc[1]  # every difference 0.1: the interval collapses, t is undefined
-    assert second.n == 2 and (second.ci_low, second.ci_high) == pytest.approx((0.1, 0.1))
-    assert math.isnan(second.t)
-    overall = sweep.paired_difference(table, "gradual", "direct")
-    assert overall.iloc[0]["n"] == 5 and overall.iloc[0]["mean_diff"] == pytest.approx(0.08)
-    with pytest.raises(ValueError, match=r"'accuracy' is not a column .* recorded: g, gradual, direct"):
-        sweep.paired_difference(table, "accuracy", "direct")
+# ----------------------------------------------------------------------- tables, plot
+# (the statistics themselves are tested in test_stats.py)
 
 
 def test_plot_summary_draws_the_t_intervals():
@@ -175,6 +123,8 @@ def test_plot_summary_draws_the_t_intervals():
 def test_flatten_and_collect_table(tmp_path):
     assert sweep.flatten({"a": 1, "b": {"4": 0.5, "c": {"d": 2}}, "c": [1, 2], "d": "x"}) == \
         {"a": 1, "b.4": 0.5, "b.c.d": 2, "d": "x"}
+    # the claims are for `snnkit report`, not columns; a nested "claims" is an ordinary dict
+    assert sweep.flatten({"a": 1, "claims": {"k": {"mean": 2.0}}, "b": {"claims": 3}}) == {"a": 1, "b.claims": 3}
     points = sweep.expand({"x": [1, 2]}, [0])
     for p, ok in zip(points, (True, False)):
         folder = tmp_path / p.run_id
@@ -185,6 +135,18 @@ def test_flatten_and_collect_table(tmp_path):
     assert list(table.columns) == ["run_id", "x", "seed", "results.x", "acc", "by.2", "run_seconds"]
     assert table.to_dict("records") == [{"run_id": "x=1,seed=0", "x": 1, "seed": 0, "results.x": 5,
                                          "acc": 0.5, "by.2": 0.1, "run_seconds": 3.5}]
+
+
+def test_printed_summary_and_comparison_have_no_nan():
+    table = pd.DataFrame({"x": [1, 1, 1, 2], "a": [0.9, 0.8, 0.85, 0.5], "b": [0.8, 0.8, 0.75, 0.4]})
+    summary = stats.summarize(table, ["x"], metrics=["a"])
+    assert sweep.format_summary(summary, ["a"], ["x"]).splitlines() == [
+        "  x=1  a: 0.850 (0.726-0.974), 3 seeds",  # 0.85 -/+ 4.302653 * 0.05 / sqrt(3)
+        "  x=2  a: 0.500, one run, no interval"]
+    diff = stats.paired_difference(table, "a", "b", by=["x"])
+    assert sweep.format_comparison(diff, ["x"]).splitlines() == [
+        "  x=1: +0.067 (-0.077 to +0.210), 3 seeds, p=0.184",
+        "  x=2: +0.100, one run, no interval"]
 
 
 # ------------------------------------------------------------------------- validation
@@ -293,7 +255,7 @@ def test_resume_after_a_failed_point(tmp_path):
     assert "cell 2 (the 3rd cell" in proc.stderr and "RuntimeError: x=3 made to fail" in proc.stderr
     assert f"executed copy and partial results: {out / 'x=3,seed=0.failed'}" in proc.stderr
     assert "1 of 3 run(s) failed; rerun the same command" in proc.stderr
-    assert "x=1: -8 [nan, nan]  (n=1)" in proc.stdout  # the paired comparison, per grid point
+    assert "x=1: -8.00, one run, no interval" in proc.stdout  # the paired comparison, per grid point
     assert pd.read_csv(out / "sweep.csv")["x"].tolist() == [1, 2]
     assert (out / "x=3,seed=0.failed" / "flaky.ipynb").is_file() and not (out / "x=3,seed=0").exists()
     stamps = {p: (out / p / "results.json").stat().st_mtime_ns for p in ("x=1,seed=0", "x=2,seed=0")}
@@ -306,7 +268,7 @@ def test_resume_after_a_failed_point(tmp_path):
     table = pd.read_csv(out / "sweep.csv")
     assert table[["x", "seed", "value", "double"]].values.tolist() == [[1, 0, 10, 2], [2, 0, 20, 4], [3, 0, 30, 6]]
     assert not (out / "x=3,seed=0.failed").exists()
-    assert sweep.paired_difference(table, "double", "value", by=["x"])["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
+    assert stats.paired_difference(table, "double", "value", by=["x"])["mean_diff"].tolist() == [-8.0, -16.0, -24.0]
 
     # another profile into the same folder is refused, not mixed in
     with pytest.raises(ValueError, match=r"x=1,seed=0 holds a run with profile 'smoke' .* asks for profile 'full'"):

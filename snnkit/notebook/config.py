@@ -58,6 +58,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..claims import Claim, Verdict, decide
 from ..datafiles import require
 
 PROFILES: tuple[str, ...] = ("smoke", "full", "paper", "paper-smoke")
@@ -552,6 +553,10 @@ def default_out_dir(notebook: str | None = None) -> Path:
     return INTERACTIVE_OUT / (notebook or _default_notebook_name())
 
 
+CLAIMS_KEY = "claims"
+"""Where :meth:`Recorder.claim` keeps the claims in results.json."""
+
+
 class Recorder:
     """Writes a notebook's key numbers to ``out_dir/results.json`` and figures to
     ``out_dir/figures/NAME.png``, each write atomic (temporary file + ``os.replace``).
@@ -578,20 +583,43 @@ class Recorder:
         text = json.dumps(self._results, indent=2, sort_keys=False) + "\n"
         _atomic_write_bytes(self.results_path, text.encode())
 
-    def record(self, name: str, value: Any) -> None:
-        """Store ``value`` under ``name``, rewrite results.json and print ``name = value``.
+    def record(self, name: str, value: Any, *, show: bool = True) -> None:
+        """Store ``value`` under ``name``, rewrite results.json and print ``name = value``
+        (unless ``show=False``: a large table the notebook shows in its own way).
 
         ``value`` is a number (python, numpy or torch scalar), a string/bool, or a list or
-        dict of these. Names may not contain ``.``, which bands use to reach nested values.
+        dict of these. Names may not contain ``.``, which bands use to reach nested values;
+        ``claims`` is kept for :meth:`claim`.
         Returns None, so a ``record`` at the end of a cell prints nothing twice.
         """
         if not isinstance(name, str) or not name or "." in name or "/" in name:
             raise ValueError(f"record name {name!r}: expected a non-empty string without '.' or '/'")
+        if name == CLAIMS_KEY:
+            raise ValueError(f"record name {name!r}: kept for the claims; record a claim with rec.claim(...)")
         stored = to_jsonable(value, name)
         self._results[name] = stored
         self._write()
-        shown = f"{stored:.6g}" if isinstance(stored, float) else json.dumps(stored)
-        print(f"{name} = {shown}")
+        if show:
+            shown = f"{stored:.6g}" if isinstance(stored, float) else json.dumps(stored)
+            print(f"{name} = {shown}")
+
+    def claim(self, claim: Claim, values: Any = None, *, baseline: Any = None, reference: Any = None,
+              seeds: Sequence[Any] | None = None, untestable: str | None = None) -> Verdict:
+        """Decide ``claim`` from this run's per-seed values (:func:`snnkit.claims.decide`,
+        whose arguments these are), store the declaration, the values and the verdict in
+        results.json under ``claims`` -> ``claim.key`` (``snnkit report`` pools them across
+        runs), and return the :class:`~snnkit.claims.Verdict`. Recording a claim again (a
+        cell run twice) replaces it, as :meth:`record` does.
+
+        Raises:
+            ValueError: what ``decide`` raises.
+        """
+        verdict = decide(claim, values, baseline=baseline, reference=reference, seeds=seeds,
+                         untestable=untestable)
+        recorded = self._results.setdefault(CLAIMS_KEY, {})
+        recorded[claim.key] = to_jsonable(verdict.to_dict(), f"{CLAIMS_KEY}.{claim.key}")
+        self._write()
+        return verdict
 
     def figure_path(self, name: str) -> Path:
         """Where :meth:`save_figure` writes the figure called ``name``: ``figures/NAME.png``."""

@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from ..neurons import lif_sequence
 from ..surrogate import ATan
 
-__all__ = ["samples", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars", "widths", "weight_levels"]
+__all__ = ["samples", "data_grid", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars", "widths", "weight_levels"]
 
 
 def samples(ds, n: int | None = None, split: str = "train") -> Figure:
@@ -43,6 +43,58 @@ def samples(ds, n: int | None = None, split: str = "train") -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{ds.name}: one sample per class", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_sample(ax, x: torch.Tensor, kind: str) -> None:
+    """One sample on ``ax``: an image (C, H, W), a line (C, L), or events (T, 2, H, W) as all
+    events (ON + OFF) summed over time, which traces the path of whatever moved."""
+    if kind == "event":
+        img = x.sum((0, 1)).numpy()
+        # the 99th percentile, not the maximum: a hot pixel would wash out everything else
+        ax.imshow(img, cmap="magma", vmin=0, vmax=max(float(np.percentile(img, 99)), 1e-6))
+    elif x.dim() == 2:  # (C, L): one line per channel
+        for c in range(x.shape[0]):
+            ax.plot(np.arange(x.shape[1]), x[c].numpy(), lw=1, color=sns.color_palette()[c % 10])
+    else:
+        ax.imshow(x.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray_r")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def data_grid(datasets: Sequence, split: str = "train", notes: Mapping[str, str] | None = None) -> Figure:
+    """A grid of samples: one row per data set, one sample of each class (the first in ``split``).
+
+    Rows are labelled with the set's name, per-sample shape, split sizes and number of
+    classes, plus ``notes[name]`` when given (e.g. an accuracy). Images are drawn in grey,
+    sequences (C, L) as lines, events as the number of events (ON + OFF) at each pixel over
+    the whole clip (bright: many).
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("datasets is empty; expected at least one Dataset")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split={split!r}: expected 'train', 'val' or 'test'")
+    cols = max(ds.num_classes for ds in datasets)
+    fig, axes = plt.subplots(len(datasets), cols, figsize=(1.05 * cols + 1.6, 1.25 * len(datasets) + 0.2),
+                             squeeze=False)
+    for row, ds in zip(axes, datasets):
+        part = getattr(ds, split)
+        for c, ax in enumerate(row):
+            idx = (part.y == c).nonzero().flatten() if c < ds.num_classes else []
+            if len(idx) == 0:
+                ax.axis("off")
+                continue
+            _draw_sample(ax, part.x[int(idx[0])], ds.kind)
+            ax.set_title(ds.classes[c] if ds.classes else str(c), fontsize=6)
+        sizes = f"{len(ds.train)} / {len(ds.val)} / {len(ds.test)}"
+        label = f"{ds.name}\n{ds.kind} {tuple(ds.input_shape)}\n{sizes}\n{ds.num_classes} classes"
+        if notes and ds.name in notes:
+            label += f"\n{notes[ds.name]}"
+        row[0].set_ylabel(label, fontsize=6.5, rotation=0, ha="right", va="center", labelpad=6)
+    fig.suptitle(f"one {split} sample per class (rows: set, per-sample shape, train / val / test, classes)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
