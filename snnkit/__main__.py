@@ -35,7 +35,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                      help="notebook paths or names in notebooks/ (default: all of notebooks/)")
     run.add_argument("--profile", choices=PROFILES, default="smoke",
-                     help="smoke: seconds, for tests; full: the study's settings (default: smoke)")
+                     help="smoke: seconds, for tests; full: the study's settings; paper: the paper's data "
+                          "set, network and settings, on a GPU when present (default: smoke)")
     run.add_argument("--out", type=Path, default=None,
                      help=f"output folder (default: {runner.DEFAULT_OUT}/PROFILE)")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[],

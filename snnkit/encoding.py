@@ -20,7 +20,7 @@ import torch
 
 from .registry import Registry
 
-__all__ = ["ENCODERS", "direct", "encode", "events", "latency", "model_input", "rate"]
+__all__ = ["ENCODERS", "derived_seed", "direct", "encode", "events", "generator_on", "latency", "model_input", "rate"]
 
 
 def _check_T(T: object) -> None:
@@ -43,13 +43,29 @@ def rate(x: torch.Tensor, T: int, generator: torch.Generator | None = None) -> t
     """Bernoulli (rate) code: at each step each input spikes with probability ``x``.
 
     ``x`` ``(B, ...)`` is clamped to ``[0, 1]``; the result ``(T, B, ...)`` holds 0/1 in
-    ``x``'s dtype, with mean firing rate ``x`` per step. Pass a seeded ``generator`` (on
-    ``x``'s device) for reproducible spikes. Written with ``torch.bernoulli`` because
-    ``snntorch.spikegen.rate`` takes no generator.
+    ``x``'s dtype, with mean firing rate ``x`` per step. Pass a seeded ``generator`` for
+    reproducible spikes; a generator on another device than ``x`` (the trainer's CPU
+    generator with ``x`` on a GPU) seeds one on ``x``'s device (:func:`generator_on`).
+    Written with ``torch.bernoulli`` because ``snntorch.spikegen.rate`` takes no generator.
     """
     _check_T(T)
     p = x.clamp(0.0, 1.0).unsqueeze(0).expand(T, *x.shape)
-    return torch.bernoulli(p, generator=generator)
+    return torch.bernoulli(p, generator=generator_on(generator, x.device))
+
+
+def derived_seed(generator: torch.Generator) -> int:
+    """One draw from ``generator``: a seed in ``[0, 2**63)`` for a generator elsewhere."""
+    return int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
+
+
+def generator_on(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """``generator`` itself when it draws on ``device`` (or is None); otherwise a generator
+    on ``device`` seeded by :func:`derived_seed`, so that a seeded generator on the CPU still
+    gives reproducible draws for tensors on a GPU (torch refuses a CPU generator there).
+    The draws then differ from the CPU's: the two devices' generators are different algorithms."""
+    if generator is None or generator.device == torch.device(device):
+        return generator
+    return torch.Generator(device=device).manual_seed(derived_seed(generator))
 
 
 def latency(

@@ -110,3 +110,26 @@ def test_model_input_is_the_one_path_from_a_batch_to_a_model_input():
     assert torch.equal(model_input(ev, 4, spiking=False), ev.sum(1))  # ANN: counts over time
     with pytest.raises(ValueError, match="unknown encoder 'poisson'"):
         model_input(x, 4, "poisson")
+
+
+def test_rate_generator_on_another_device():
+    from snnkit.encoding import derived_seed, generator_on
+
+    g = torch.Generator().manual_seed(5)
+    assert generator_on(g, torch.device("cpu")) is g and generator_on(None, torch.device("cpu")) is None
+    # on the generator's own device nothing changes: the same draws as torch.bernoulli
+    x = torch.rand(3, 6, generator=torch.Generator().manual_seed(0))
+    expected = torch.bernoulli(x.unsqueeze(0).expand(4, 3, 6), generator=torch.Generator().manual_seed(9))
+    assert torch.equal(rate(x, 4, generator=torch.Generator().manual_seed(9)), expected)
+    # a seed for another device: one draw, the same for the same generator state
+    a, b = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    assert derived_seed(a) == derived_seed(b) != derived_seed(a)
+    assert 0 <= derived_seed(a) < 2**63
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_rate_on_a_gpu_with_the_trainers_cpu_generator():
+    x = torch.rand(4, 10, device="cuda")
+    a = rate(x, 5, generator=torch.Generator().manual_seed(2))
+    b = rate(x, 5, generator=torch.Generator().manual_seed(2))
+    assert a.device == x.device and torch.equal(a, b)

@@ -15,6 +15,8 @@ from .config import (
     DEVICES,
     HEADLESS_ENV,
     INTERACTIVE_OUT,
+    PAPER_PROFILES,
+    PROFILE_COMMON,
     PROFILES,
     REPO_ROOT,
     Config,
@@ -23,6 +25,7 @@ from .config import (
     Recorder,
     boolean,
     choice,
+    default_device,
     default_out_dir,
     float_list,
     fraction,
@@ -35,6 +38,7 @@ from .config import (
     positive_float,
     positive_int,
     probability,
+    profile_values,
     resolve_device,
     seed_everything,
     set_theme,
@@ -44,9 +48,11 @@ from .config import (
 )
 
 __all__ = [
-    "COMMON_PARAMETERS", "DEVICES", "HEADLESS_ENV", "INTERACTIVE_OUT", "PROFILES", "REPO_ROOT",
-    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "default_out_dir",
+    "COMMON_PARAMETERS", "DEVICES", "HEADLESS_ENV", "INTERACTIVE_OUT", "PAPER_PROFILES", "PROFILE_COMMON",
+    "PROFILES", "REPO_ROOT",
+    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "default_device", "default_out_dir",
     "float_list", "fraction", "int_list", "int_range", "is_headless", "make_config", "nonneg_int",
-    "number", "positive_float", "positive_int", "probability", "resolve_device", "seed_everything",
+    "number", "positive_float", "positive_int", "probability", "profile_values", "resolve_device",
+    "seed_everything",
     "set_theme", "setup", "string", "to_jsonable",
 ]

@@ -16,6 +16,11 @@ runner (``python -m snnkit run``) can regenerate its numbers and figures headles
        epochs = None
        sparsity = None
 
+   ``dataset`` and ``device`` may be None too: then the profile's ``PROFILE_DEFAULTS``
+   entry names them (a ``paper`` profile names the paper's data set), and ``device``
+   defaults to ``"cpu"`` for smoke and full and ``"auto"`` (a GPU when present) for the
+   paper profiles.
+
 2. The next cell turns them into a validated, read-only config and sets up the run::
 
        from snnkit.notebook import make_config, setup, nonneg_int, fraction
@@ -24,6 +29,12 @@ runner (``python -m snnkit run``) can regenerate its numbers and figures headles
                            "full": {"epochs": 30, "sparsity": 0.9}}
        cfg = make_config(globals(), SPEC, PROFILE_DEFAULTS, datasets=("digits",))
        rec = setup(cfg)
+
+   A notebook that runs its paper's own data adds ``"paper"`` (the paper's data set and
+   settings, see :data:`snnkit.presets.PAPER_SETTINGS`) and ``"paper-smoke"`` (the few
+   values that shrink it for tests) to ``PROFILE_DEFAULTS``, and lists the data set in
+   ``datasets``. A data set read from files is checked at this cell: missing files stop
+   the run here, with the folder looked in and the layout expected.
 
 3. Key numbers go through ``rec.record(name, value)`` (written to ``results.json``) and
    figures through ``rec.save_figure(fig, name)`` (written to ``figures/NAME.png``).
@@ -48,9 +59,21 @@ from types import MappingProxyType
 from typing import Any
 
 from ..claims import Claim, Verdict, decide
+from ..datafiles import require
 
-PROFILES: tuple[str, ...] = ("smoke", "full")
-"""Run profiles: ``smoke`` is seconds-long for tests, ``full`` reproduces the study."""
+PROFILES: tuple[str, ...] = ("smoke", "full", "paper", "paper-smoke")
+"""Run profiles: ``smoke`` is seconds-long for tests, ``full`` reproduces the study on the
+kit's own data, ``paper`` runs the paper's data set, network and settings (on a GPU when one
+is present), and ``paper-smoke`` is ``paper`` shrunk for tests: the ``paper`` values
+overlaid with the notebook's ``PROFILE_DEFAULTS["paper-smoke"]`` (fewer epochs, smaller
+subsets), with the same data path and network."""
+
+PAPER_PROFILES: tuple[str, ...] = ("paper", "paper-smoke")
+"""The profiles that run a paper's own data: their ``device`` defaults to ``"auto"``."""
+
+PROFILE_COMMON: tuple[str, ...] = ("dataset", "device")
+"""Common parameters that ``PROFILE_DEFAULTS`` may set too; they apply where the
+``parameters`` cell has None (a paper profile names its data set this way)."""
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
 """Accepted values of the ``device`` parameter; ``auto`` picks cuda when available."""
@@ -337,9 +360,35 @@ def resolve_device(device: str) -> str:
     return "cuda" if cuda else "cpu"
 
 
+def profile_values(profile_defaults: Mapping[str, Mapping[str, Any]], profile: str) -> dict[str, Any]:
+    """The defaults ``profile`` applies: its ``PROFILE_DEFAULTS`` entry, and for
+    ``paper-smoke`` the ``paper`` entry overlaid with the ``paper-smoke`` one."""
+    if profile == "paper-smoke":
+        return {**profile_defaults.get("paper", {}), **profile_defaults.get("paper-smoke", {})}
+    return dict(profile_defaults.get(profile, {}))
+
+
+def default_device(profile: str) -> str:
+    """The ``device`` a profile uses when neither the parameters cell nor its defaults set
+    one: ``"auto"`` (a GPU when present) for the paper profiles, ``"cpu"`` for smoke and full,
+    whose recorded numbers the bands in ``tests/`` were measured with."""
+    return "auto" if profile in PAPER_PROFILES else "cpu"
+
+
+def _check_paper_profiles(profile: str, profile_defaults: Mapping[str, Mapping[str, Any]]) -> None:
+    if profile in PAPER_PROFILES and "paper" not in profile_defaults:
+        declared = ", ".join(map(repr, profile_defaults)) or "none"
+        raise ConfigError(f"profile={profile!r}: this notebook declares no paper settings "
+                          f"(PROFILE_DEFAULTS has {declared}); expected one of those profiles")
+    if profile == "paper-smoke" and "paper-smoke" not in profile_defaults:
+        raise ConfigError("profile='paper-smoke': this notebook has no PROFILE_DEFAULTS['paper-smoke']; "
+                          "expected the few values that shrink its paper run (epochs, subset sizes), "
+                          "which overlay PROFILE_DEFAULTS['paper']")
+
+
 def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
                 profile_defaults: Mapping[str, Mapping[str, Any]], *,
-                datasets: Sequence[str] = ("digits",)) -> Config:
+                datasets: Sequence[str] = ("digits",), check_files: bool = True) -> Config:
     """Validate a notebook's parameters and fill ``None`` knobs from the profile.
 
     Args:
@@ -347,15 +396,22 @@ def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
             parameters and the names in ``spec`` are read.
         spec: notebook-specific parameter name -> its check.
         profile_defaults: profile name -> {parameter name -> value}; used for every
-            parameter whose value in ``params`` is None.
+            parameter whose value in ``params`` is None. Besides the ``spec`` names an entry
+            may set ``dataset`` and ``device`` (:data:`PROFILE_COMMON`). ``paper-smoke``
+            overlays ``paper`` (:func:`profile_values`).
         datasets: the dataset names this notebook accepts.
+        check_files: check that the data set's files are in place
+            (:func:`snnkit.datafiles.require`); a sweep's client, which may not hold the
+            data its workers read, passes False.
 
     Returns:
         A read-only :class:`Config` with the common parameters (``device`` resolved to
-        ``"cpu"``/``"cuda"``) followed by the ``spec`` parameters.
+        ``"cpu"``/``"cuda"``; a None ``device`` is the profile's, :func:`default_device`)
+        followed by the ``spec`` parameters.
 
     Raises:
-        ConfigError: naming the parameter, its value and what is accepted.
+        ConfigError: naming the parameter, its value and what is accepted; for a data set
+            whose files are missing, the folder looked in, the files and the layout expected.
     """
     clash = set(spec) & set(COMMON_PARAMETERS)
     if clash:
@@ -365,10 +421,10 @@ def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
         if prof not in PROFILES:
             raise ConfigError(f"profile_defaults has profile {prof!r}: expected one of "
                               f"{', '.join(map(repr, PROFILES))}")
-        unknown = set(defaults) - set(spec)
+        unknown = set(defaults) - set(spec) - set(PROFILE_COMMON)
         if unknown:
             raise ConfigError(f"profile_defaults[{prof!r}] names {sorted(unknown)}, which are "
-                              f"not in the spec: expected names among {sorted(spec)}")
+                              f"not in the spec: expected names among {sorted([*spec, *PROFILE_COMMON])}")
     missing = [n for n in (*COMMON_PARAMETERS, *spec) if n not in params]
     if missing:
         raise ConfigError(f"missing parameter(s) {', '.join(missing)}: add them to the "
@@ -381,10 +437,24 @@ def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
         "dataset": Param(choices=tuple(datasets)),
         "out_dir": string().or_none(),
     }
-    values: dict[str, Any] = {n: p.validate(n, params[n]) for n, p in common.items()}
+    profile = common["profile"].validate("profile", params["profile"])
+    _check_paper_profiles(profile, profile_defaults)
+    defaults = profile_values(profile_defaults, profile)
+    given = {n: params[n] for n in common}
+    if given["device"] is None:
+        given["device"] = defaults.get("device", default_device(profile))
+    if given["dataset"] is None and "dataset" in defaults:
+        given["dataset"] = defaults["dataset"]
+    elif given["dataset"] is None:
+        raise ConfigError(f"dataset=None: profile {profile!r} has no default for it; "
+                          f"expected {common['dataset'].describe()}")
+    values: dict[str, Any] = {n: p.validate(n, given[n]) for n, p in common.items()}
     values["device"] = resolve_device(values["device"])
-    profile = values["profile"]
-    defaults = profile_defaults.get(profile, {})
+    if check_files:
+        try:
+            require(values["dataset"])
+        except (FileNotFoundError, ImportError) as exc:
+            raise ConfigError(str(exc)) from None
     for name, param in spec.items():
         value = params[name]
         if value is None and name in defaults:

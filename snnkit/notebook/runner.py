@@ -52,7 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, to_jsonable
+from .config import (DEVICES, HEADLESS_ENV, PROFILE_COMMON, PROFILES, REPO_ROOT, Param, default_device,
+                     profile_values, to_jsonable)
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 """Where ``python -m snnkit run`` looks for notebooks when none are named."""
@@ -164,13 +165,21 @@ class NotebookSpec:
 
     def value(self, name: str, profile: str) -> Any:
         """The value ``name`` takes in ``profile`` when nothing is passed with ``-p``: the
-        ``parameters`` cell's value, or the profile's default where that is None."""
+        ``parameters`` cell's value, or the profile's default where that is None (as
+        :func:`~snnkit.notebook.make_config` fills it, ``paper-smoke`` overlaying ``paper``)."""
         if name == "profile":
             return profile
         value = self.parameters.get(name)
-        if value is None and name in self.spec:
-            value = self.profile_defaults.get(profile, {}).get(name)
+        if value is None and (name in self.spec or name in PROFILE_COMMON):
+            value = profile_values(self.profile_defaults, profile).get(name)
+            if value is None and name == "device":
+                value = default_device(profile)
         return value
+
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles ``list`` shows: smoke and full, and paper where the notebook declares
+        it (``paper-smoke``, a test mode, is left out)."""
+        return tuple(p for p in PROFILES if p in ("smoke", "full") or (p == "paper" and p in self.profile_defaults))
 
     def check(self, name: str) -> Param | None:
         """The check a value of ``name`` must pass: its ``SPEC`` entry, or the check
@@ -335,12 +344,13 @@ def format_parameters(path: str | os.PathLike[str]) -> str:
     nb = notebook_spec(path)
     if not nb.parameters:
         return "    (no cell tagged 'parameters')"
-    rows = [("name", *PROFILES, "help")]
+    profiles = nb.profiles()
+    rows = [("name", *profiles, "help")]
     for name in nb.parameters:
         if name == "out_dir":
-            cells = ["(--out)"] * len(PROFILES)
+            cells = ["(--out)"] * len(profiles)
         else:
-            cells = [_show(nb.value(name, prof)) for prof in PROFILES]
+            cells = [_show(nb.value(name, prof)) for prof in profiles]
         check = nb.check(name)
         text = (check.help if check is not None else "") or nb.help.get(name, "")
         if name == "profile":
@@ -513,15 +523,18 @@ def _first_line(source: str) -> str:
 
 def _source_cell_index(executed: Path, cell_index: int) -> int:
     """Map an index in the executed copy to the source notebook (papermill inserts an
-    ``injected-parameters`` cell after the ``parameters`` cell)."""
+    ``injected-parameters`` cell after the ``parameters`` cell). ``cell_index`` counts the
+    cells as they ran; the copy papermill writes after an error also holds the error banners
+    it adds (at the top and before the failing cell), which are left out here."""
     try:
         import nbformat
 
         cells = nbformat.read(str(executed), as_version=4).cells
     except Exception:  # the copy may be missing if the kernel never started
         return cell_index
+    ran = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
     injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", [])
-                   for c in cells[:cell_index])
+                   for c in ran[:cell_index])
     return cell_index - injected
 
 
@@ -577,7 +590,7 @@ def run_notebook(path: str | os.PathLike[str], profile: str, out: str | os.PathL
 
     Args:
         path: the notebook (a path, or a name in ``notebooks/``).
-        profile: ``"smoke"`` or ``"full"``, injected as the ``profile`` parameter.
+        profile: one of :data:`~snnkit.notebook.PROFILES`, injected as the ``profile`` parameter.
         out: parent output folder; the notebook gets ``out_dir`` = its staging folder,
             which becomes ``out/NAME`` on success.
         params: extra parameters; each must be declared in the notebook's parameters cell.

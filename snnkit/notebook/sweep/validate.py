@@ -72,7 +72,8 @@ def validate(notebook: str | os.PathLike[str], profile: str, grid: Mapping[str, 
             params["device"] = "cpu"
         datasets = nb.datasets if nb.datasets is not None else (params.get("dataset"),)
         try:
-            make_config(params, nb.spec, nb.profile_defaults, datasets=datasets)
+            # the files are checked where the runs are: a cluster's workers may hold data this client has not
+            make_config(params, nb.spec, nb.profile_defaults, datasets=datasets, check_files=False)
         except ConfigError as exc:
             where = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "its fixed parameters"
             raise ValueError(f"{nb_path.stem} would refuse the point {where} "
