@@ -41,7 +41,7 @@ import numbers
 import os
 import random
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -263,6 +263,14 @@ def float_list(lo: float | None = None, hi: float | None = None, *, lo_inclusive
     """A non-empty list of numbers, each in the given range (e.g. sparsities to sweep)."""
     return Param(kind=list, item=number(lo, hi, lo_inclusive=lo_inclusive,
                                         hi_inclusive=hi_inclusive), help=help)
+
+
+PARAM_HELPERS: tuple[Callable[..., Param], ...] = (
+    Param, positive_int, nonneg_int, int_range, number, positive_float, fraction, probability, choice,
+    boolean, string, int_list, float_list)
+"""Everything that builds a :class:`Param`: the calls a notebook's ``SPEC`` may make, so that
+``python -m snnkit list`` can read the spec without running the notebook
+(:mod:`snnkit.notebook.spec_reader`)."""
 
 
 # ------------------------------------------------------------------------------ config
