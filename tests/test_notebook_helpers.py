@@ -166,6 +166,26 @@ def test_config_is_read_only_and_picklable():
     assert "epochs=1" in repr(cfg)
 
 
+def test_config_shows_as_a_short_table_not_a_repr():
+    from IPython.lib.pretty import pretty
+
+    spec = {"epochs": nonneg_int(help="training epochs"), "schedule": int_list(help="T of each step"),
+            "lr": fraction(help="step <size> & 'rate'")}
+    cfg = make_config({**params(), "epochs": None, "schedule": [25, 10, 5], "lr": 0.001}, spec,
+                      {"smoke": {"epochs": 3}}, datasets=DATASETS)
+    assert cfg.table()[-3:] == [("epochs", "3", "training epochs"), ("schedule", "25, 10, 5", "T of each step"),
+                                ("lr", "0.001", "step <size> & 'rate'")]
+    assert cfg.table()[1] == ("seed", "0", "seeds every generator of the run")
+    text = pretty(cfg)  # what a notebook shows as text/plain
+    assert "Config(" not in text and text.splitlines()[0].split() == ["parameter", "value", "meaning"]
+    assert text.splitlines()[-2] == "schedule   25, 10, 5  T of each step"
+    html = cfg._repr_html_()
+    assert html.count("<tr>") == 1 + len(cfg) and "Config(" not in html
+    assert "<td style='text-align:left'>step &lt;size&gt; &amp; &#x27;rate&#x27;</td>" in html
+    again = pickle.loads(pickle.dumps(cfg))
+    assert again.table() == cfg.table() and repr(again) == repr(cfg)
+
+
 def test_param_describe_and_construction_errors():
     assert Param(kind=int, min=1, max=8).describe() == "an integer in [1, 8]"
     assert Param(kind=float, min=0, min_inclusive=False).describe() == "a number > 0"

@@ -23,6 +23,7 @@ from .config import (
     Recorder,
     boolean,
     choice,
+    common_spec,
     default_out_dir,
     float_list,
     fraction,
@@ -45,7 +46,7 @@ from .config import (
 
 __all__ = [
     "COMMON_PARAMETERS", "DEVICES", "HEADLESS_ENV", "INTERACTIVE_OUT", "PROFILES", "REPO_ROOT",
-    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "default_out_dir",
+    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "common_spec", "default_out_dir",
     "float_list", "fraction", "int_list", "int_range", "is_headless", "make_config", "nonneg_int",
     "number", "positive_float", "positive_int", "probability", "resolve_device", "seed_everything",
     "set_theme", "setup", "string", "to_jsonable",

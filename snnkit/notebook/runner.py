@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, to_jsonable
+from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, common_spec, to_jsonable
 from .spec_reader import Cell, read_assignments, read_call_argument
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -179,15 +179,7 @@ class NotebookSpec:
         the notebook declares no check for it."""
         if name in self.spec:
             return self.spec[name]
-        common = {
-            "profile": Param(choices=PROFILES, help="set by --profile"),
-            "seed": Param(kind=int, min=0, help="seeds every generator of the run"),
-            "device": Param(choices=DEVICES, help="'auto': cuda when available"),
-            "out_dir": Param(kind=str, nullable=True, help="set by --out"),
-        }
-        if name == "dataset" and self.datasets is not None:
-            return Param(choices=self.datasets, help="the data set")
-        return common.get(name)
+        return common_spec(self.datasets).get(name)
 
 
 def _notebook_namespace() -> dict[str, Any]:
