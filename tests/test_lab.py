@@ -94,3 +94,4 @@ def test_lab_environment_and_command():
     assert env == {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), "/x"]), "HOME": "/h"}
     cmd = lab.lab_command(["--port=9"])
     assert cmd[1:4] == ["-m", "jupyter", "lab"] and cmd[-2:] == [f"--ServerApp.root_dir={REPO_ROOT}", "--port=9"]
+    assert lab.lab_command(root="/r")[-1] == "--ServerApp.root_dir=/r"

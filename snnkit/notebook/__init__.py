@@ -5,7 +5,11 @@
   ``snnkit.notebook`` directly (``from snnkit.notebook import make_config, setup``).
 * :mod:`~snnkit.notebook.plots`: figures the notebooks share.
 * :mod:`~snnkit.notebook.widgets`: sliders over live computations or finished sweeps.
-* :mod:`~snnkit.notebook.runner`: the papermill runner behind ``python -m snnkit run``.
+* :mod:`~snnkit.notebook.runner`: the papermill runner behind ``python -m snnkit run``;
+  :mod:`~snnkit.notebook.spec_reader` reads a notebook's ``SPEC`` for it without running
+  the notebook.
+* :mod:`~snnkit.notebook.lab`: ``python -m snnkit lab``, JupyterLab with widget state saved
+  in notebooks and notebook outputs kept out of git.
 
 Plots, widgets and the runner import matplotlib, ipywidgets or papermill, so they are
 imported on demand, not with this package.

@@ -110,9 +110,9 @@ def lab_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def lab_command(args: Sequence[str] = ()) -> list[str]:
-    """``python -m jupyter lab --ServerApp.root_dir=<repo> ARGS``."""
-    return [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={REPO_ROOT}", *args]
+def lab_command(args: Sequence[str] = (), root: str | os.PathLike[str] = REPO_ROOT) -> list[str]:
+    """``python -m jupyter lab --ServerApp.root_dir=ROOT ARGS`` (ROOT: the repository)."""
+    return [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}", *args]
 
 
 def main(args: Sequence[str], *, setup_only: bool = False, setup: bool = True) -> int:
