@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, common_spec, to_jsonable
+from .config import DEVICES, HEADLESS_ENV, PROFILES, REPO_ROOT, Param, common_spec, to_jsonable  # noqa: F401 (DEVICES: read by sweep as runner.DEVICES)
 from .spec_reader import Cell, read_assignments, read_call_argument
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
