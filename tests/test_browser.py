@@ -35,6 +35,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,10 +226,18 @@ def _run_all(page, name: str, timeout_s: float) -> None:
 
 
 def _api(url: str, token: str, path: str, method: str = "GET") -> Any:
+    """Call JupyterLab's REST API; a GET is retried while the server answers 500 (a
+    notebook read while it is being written)."""
     request = urllib.request.Request(f"{url}/api/{path}?token={token}", method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = response.read()
-    return json.loads(body) if body else None
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = response.read()
+            return json.loads(body) if body else None
+        except urllib.error.HTTPError as err:
+            if err.code != 500 or method != "GET" or attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def _save_close_reopen(page, url: str, token: str, rel: str) -> None:
