@@ -42,9 +42,10 @@ test: $(VENV)/.installed
 test-full: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q -m full
 
-# JupyterLab in headless Chromium (Debian's chromium package: apt-get install chromium)
+# JupyterLab in headless Chromium (Debian's chromium package: apt-get install chromium);
+# two JupyterLab servers and browsers at once, each kernel on one thread
 test-browser: $(VENV)/.installed
-	$(PY) -m pytest -q -m browser
+	$(PY) -m pytest -n 2 -q -m browser
 
 # the peers (SpikingJelly, norse) come from the 'bench' extra, installed here only
 benchmark: $(VENV)/.installed
