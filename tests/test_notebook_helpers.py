@@ -224,7 +224,16 @@ def test_recorder_converts_numpy_and_torch_scalars(tmp_path, capsys):
     assert on_disk == expected == rec.results
     assert type(on_disk["params"]) is int
     out = capsys.readouterr().out
-    assert "accuracy = 0.875\n" in out and "params = 1234\n" in out
+    assert out.splitlines() == ["accuracy = 0.875", "params = 1234", "loss = 0.25", "spikes = 1, 2, 3",
+                                "by_bits: 2 = 0.5, 8 = 0.9", "widths = 16, 32", "flag = True"]
+    rec.record("table", {"dense": {"accuracy": 0.91234}, "lamp": {"accuracy": 0.9}})
+    rec.record("curve", list(range(20)))
+    rec.record("best", "lamp")
+    rec.record("ratio", 1 / 3)
+    rec.record("by_method", {"lamp": 0.912345, "global": 0.5})
+    assert capsys.readouterr().out.splitlines() == [
+        "table: 2 entries (in results.json)", "curve: 20 values (in results.json)", "best = lamp",
+        "ratio = 0.333333", "by_method: lamp = 0.9123, global = 0.5"]
 
 
 def test_recorder_rejects_what_json_cannot_hold(tmp_path):

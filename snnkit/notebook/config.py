@@ -542,6 +542,33 @@ def default_out_dir(notebook: str | None = None) -> Path:
     return INTERACTIVE_OUT / (notebook or _default_notebook_name())
 
 
+_SHOWN_ITEMS = 12
+"""At most this many items of a recorded list or dict are printed; longer ones are counted."""
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _recorded_line(name: str, value: Any) -> str:
+    """The line :meth:`Recorder.record` prints: ``accuracy = 0.912``, ``widths = 16, 32``,
+    ``accuracy_by_bits: 2 = 0.638, 8 = 0.769``; a nested or long value is only counted
+    (it is in results.json), never dumped as a Python or JSON literal."""
+    if isinstance(value, float):
+        return f"{name} = {value:.6g}"
+    if not isinstance(value, (list, dict)):
+        return f"{name} = {value}"
+    items = list(value.values()) if isinstance(value, dict) else value
+    if len(items) > _SHOWN_ITEMS or any(isinstance(v, (list, dict)) for v in items):
+        kind = "entries" if isinstance(value, dict) else "values"
+        return f"{name}: {len(items)} {kind} (in results.json)"
+    if isinstance(value, dict):
+        return f"{name}: " + (", ".join(f"{k} = {_item(v)}" for k, v in value.items()) or "(none)")
+    return f"{name} = " + (", ".join(_item(v) for v in value) or "(none)")
+
+
 class Recorder:
     """Writes a notebook's key numbers to ``out_dir/results.json`` and figures to
     ``out_dir/figures/NAME.png``, each write atomic (temporary file + ``os.replace``).
@@ -569,7 +596,8 @@ class Recorder:
         _atomic_write_bytes(self.results_path, text.encode())
 
     def record(self, name: str, value: Any) -> None:
-        """Store ``value`` under ``name``, rewrite results.json and print ``name = value``.
+        """Store ``value`` under ``name``, rewrite results.json and print it for a reader
+        (``name = 0.912``; a list or dict as its items, a nested one counted).
 
         ``value`` is a number (python, numpy or torch scalar), a string/bool, or a list or
         dict of these. Names may not contain ``.``, which bands use to reach nested values.
@@ -580,8 +608,7 @@ class Recorder:
         stored = to_jsonable(value, name)
         self._results[name] = stored
         self._write()
-        shown = f"{stored:.6g}" if isinstance(stored, float) else json.dumps(stored)
-        print(f"{name} = {shown}")
+        print(_recorded_line(name, stored))
 
     def figure_path(self, name: str) -> Path:
         """Where :meth:`save_figure` writes the figure called ``name``: ``figures/NAME.png``."""
