@@ -3,7 +3,8 @@
 #   make test      run the test suite
 #   make test-full run every notebook's full profile and check its paper's claims
 #   make test-browser  move sliders in JupyterLab in headless Chromium
-# Both create or update the virtual environment in .venv by themselves.
+#   make lab       open the notebooks in JupyterLab (widget state saved, outputs kept out of git)
+# Each creates or updates the virtual environment in .venv by itself.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +13,7 @@ OUT    ?= out
 PROFILE ?= full
 JOBS   ?= 2
 
-.PHONY: figures test test-full test-browser benchmark env clean
+.PHONY: figures test test-full test-browser benchmark env lab clean
 
 # torch is installed first, pinned, so that nothing pulls a different build of it.
 $(VENV)/.installed: pyproject.toml
@@ -23,7 +24,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# JupyterLab saves widget state with notebooks; git strips notebook outputs (nbstripout filter)
 env: $(VENV)/.installed
+	$(PY) -m snnkit lab --setup-only
+
+lab: env
+	$(PY) -m snnkit lab --no-setup
 
 # one torch thread per notebook kernel, as the tests run them: a seed's numbers depend on
 # the thread count (float reductions round differently), and the bands are set at one thread
@@ -36,9 +42,10 @@ test: $(VENV)/.installed
 test-full: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q -m full
 
-# JupyterLab in headless Chromium (Debian's chromium package: apt-get install chromium)
+# JupyterLab in headless Chromium (Debian's chromium package: apt-get install chromium);
+# two JupyterLab servers and browsers at once, each kernel on one thread
 test-browser: $(VENV)/.installed
-	$(PY) -m pytest -q -m browser
+	$(PY) -m pytest -n 2 -q -m browser
 
 # the peers (SpikingJelly, norse) come from the 'bench' extra, installed here only
 benchmark: $(VENV)/.installed

@@ -1,8 +1,9 @@
-"""Command line: ``python -m snnkit run|list|sweep|report``.
+"""Command line: ``python -m snnkit run|list|sweep|report|lab``.
 
 Examples::
 
     python -m snnkit list
+    python -m snnkit lab
     python -m snnkit run --profile smoke --jobs 2
     python -m snnkit run notebooks/quantization.ipynb --profile full --out out/full \\
         -p epochs 3 -p timesteps_schedule "[25, 10, 5]"
@@ -24,7 +25,7 @@ from .notebook import PROFILES, runner
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m snnkit",
-                                     description="Run and list the snnkit notebooks.")
+                                     description="Run, list and open the snnkit notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute notebooks with papermill",
@@ -53,6 +54,17 @@ def _build_parser() -> argparse.ArgumentParser:
                                      "takes in each profile, its help text and what it accepts.")
     lst.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                      help="notebook paths or names (default: all of notebooks/)")
+
+    lab = sub.add_parser(
+        "lab", help="start JupyterLab the way the notebooks need it",
+        description="Make JupyterLab save widget state with notebooks and git strip notebook outputs "
+                    "(nbstripout filter), then start JupyterLab at the repository root. Arguments "
+                    "after -- go to JupyterLab (python -m snnkit lab -- --port 8890).")
+    lab.add_argument("--setup-only", action="store_true",
+                     help="install the setting and the git filter, do not start JupyterLab (make env)")
+    lab.add_argument("--no-setup", action="store_true", help="start JupyterLab without installing anything")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, metavar="-- JUPYTER_ARGS",
+                     help="arguments passed to jupyter lab")
 
     sw = sub.add_parser(
         "sweep", help="run a notebook over a grid of parameters and seeds, with intervals",
@@ -236,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_sweep(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "lab":
+            from .notebook import lab
+
+            extra = args.lab_args[1:] if args.lab_args[:1] == ["--"] else args.lab_args
+            return lab.main(extra, setup_only=args.setup_only, setup=not args.no_setup)
         return _cmd_list(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,9 +23,9 @@ from typing import Callable
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from . import encoding as enc
+from . import progress
 from .models import Net, NeuronSpec, ResNetSpec, VGGSpec, build, is_spiking, readout
 from .recording import recording
 from .weights import apply_masks, apply_records, masks_of, quant_records, refresh_weights
@@ -67,7 +67,7 @@ class TrainConfig:
         cosine: cosine-anneal the learning rate to 0 over the run.
         seed: seeds the data order and random encodings.
         device: "cpu" or "cuda".
-        progress: show tqdm progress bars.
+        progress: show a progress bar (:mod:`snnkit.progress`; never in headless runs).
         grad_clip: clip the gradient norm to this value (None: off).
     """
 
@@ -211,11 +211,11 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     hist = History()
     t0 = time.perf_counter()
-    epochs = tqdm(range(cfg.epochs), desc=desc, disable=not cfg.progress, unit="epoch")
+    epochs = progress.epochs(cfg.epochs, n_batches, desc=desc, show=cfg.progress)  # one bar, see snnkit.progress
     for epoch in epochs:
         total, correct, loss_sum = 0, 0, 0.0
         batches = train_split.loader(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch)
-        for x, y in tqdm(batches, total=n_batches, leave=False, disable=not cfg.progress, desc=f"epoch {epoch + 1}"):
+        for x, y in epochs.batches(batches):
             x, y = x.to(cfg.device), y.to(cfg.device)
             inp = _model_input(model, x, cfg, gen)
             logits = _logits(model, inp)

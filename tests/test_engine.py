@@ -1,4 +1,6 @@
 """compile_model: eager with gradients on, and an eager fallback when compiling fails."""
+import warnings
+
 import pytest
 import torch
 
@@ -31,6 +33,8 @@ def test_gradients_on_use_the_eager_engine(monkeypatch):
     model = build(VGGSpec(in_shape=(1, 8, 8), num_classes=3, features=(4, "P")), seed=0)
     fast = engine.compile_model(model)
     x = direct(torch.rand(2, 1, 8, 8) * 3, 4)
-    out = fast(x)  # no warning: the compiled path is not touched
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails: the compiled path is not touched
+        out = fast(x)
     out.sum().backward()
     assert model.body.layers[0].weight.grad is not None

@@ -166,6 +166,26 @@ def test_config_is_read_only_and_picklable():
     assert "epochs=1" in repr(cfg)
 
 
+def test_config_shows_as_a_short_table_not_a_repr():
+    from IPython.lib.pretty import pretty
+
+    spec = {"epochs": nonneg_int(help="training epochs"), "schedule": int_list(help="T of each step"),
+            "lr": fraction(help="step <size> & 'rate'")}
+    cfg = make_config({**params(), "epochs": None, "schedule": [25, 10, 5], "lr": 0.001}, spec,
+                      {"smoke": {"epochs": 3}}, datasets=DATASETS)
+    assert cfg.table()[-3:] == [("epochs", "3", "training epochs"), ("schedule", "25, 10, 5", "T of each step"),
+                                ("lr", "0.001", "step <size> & 'rate'")]
+    assert cfg.table()[1] == ("seed", "0", "seeds every generator of the run")
+    text = pretty(cfg)  # what a notebook shows as text/plain
+    assert "Config(" not in text and text.splitlines()[0].split() == ["parameter", "value", "meaning"]
+    assert text.splitlines()[-2] == "schedule   25, 10, 5  T of each step"
+    html = cfg._repr_html_()
+    assert html.count("<tr>") == 1 + len(cfg) and "Config(" not in html
+    assert "<td style='text-align:left'>step &lt;size&gt; &amp; &#x27;rate&#x27;</td>" in html
+    again = pickle.loads(pickle.dumps(cfg))
+    assert again.table() == cfg.table() and repr(again) == repr(cfg)
+
+
 def test_param_describe_and_construction_errors():
     assert Param(kind=int, min=1, max=8).describe() == "an integer in [1, 8]"
     assert Param(kind=float, min=0, min_inclusive=False).describe() == "a number > 0"
@@ -204,7 +224,16 @@ def test_recorder_converts_numpy_and_torch_scalars(tmp_path, capsys):
     assert on_disk == expected == rec.results
     assert type(on_disk["params"]) is int
     out = capsys.readouterr().out
-    assert "accuracy = 0.875\n" in out and "params = 1234\n" in out
+    assert out.splitlines() == ["accuracy = 0.875", "params = 1234", "loss = 0.25", "spikes = 1, 2, 3",
+                                "by_bits: 2 = 0.5, 8 = 0.9", "widths = 16, 32", "flag = True"]
+    rec.record("table", {"dense": {"accuracy": 0.91234}, "lamp": {"accuracy": 0.9}})
+    rec.record("curve", list(range(20)))
+    rec.record("best", "lamp")
+    rec.record("ratio", 1 / 3)
+    rec.record("by_method", {"lamp": 0.912345, "global": 0.5})
+    assert capsys.readouterr().out.splitlines() == [
+        "table: 2 entries (in results.json)", "curve: 20 values (in results.json)", "best = lamp",
+        "ratio = 0.333333", "by_method: lamp = 0.9123, global = 0.5"]
 
 
 def test_recorder_rejects_what_json_cannot_hold(tmp_path):

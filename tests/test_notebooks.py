@@ -12,12 +12,14 @@ recorded name to the checks its value must pass::
       "accuracy_by_bits.5": {"min": 0.5}
     }
 
-- ``min`` / ``max``: inclusive bounds on a number.
+- ``min`` / ``max``: inclusive bounds on a number, or on every item of a list or dict of numbers.
 - ``equals``: exact equality (numbers, strings, lists); with ``tol``, ``|value - equals| <= tol``.
 - ``len``: number of items of a list or dict.
 - A key with dots reaches into nested values: ``"accuracy_by_bits.5"`` is
   ``results["accuracy_by_bits"]["5"]``, and a number after a dot indexes a list.
   An exact key in results.json is looked up first.
+- ``_chance`` (required): the accuracy of guessing on the notebook's data set; accuracy
+  floors must sit clearly above it and no band may check only a length (tests/test_bands.py).
 Every key in the bands must be present in the results; a notebook without a bands file
 fails the suite. Bands hold for the ``smoke`` profile, which is what these tests run.
 """
@@ -61,6 +63,18 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _items(value: Any) -> list[tuple[str, float]] | None:
+    """The numbers min/max apply to, each with its label: the value itself (label ""), or
+    every item of a list (``[i]``) or dict (``.key``); None if any is not a number."""
+    if _is_number(value):
+        return [("", value)]
+    if isinstance(value, list) and value and all(_is_number(x) for x in value):
+        return [(f"[{i}]", x) for i, x in enumerate(value)]
+    if isinstance(value, dict) and value and all(_is_number(x) for x in value.values()):
+        return [(f".{k}", x) for k, x in value.items()]
+    return None
+
+
 def check_bands(results: dict[str, Any], bands: dict[str, Any]) -> list[str]:
     """Every way ``results`` falls outside ``bands``, one readable line each."""
     problems = []
@@ -76,13 +90,17 @@ def check_bands(results: dict[str, Any], bands: dict[str, Any]) -> list[str]:
         if value is _MISSING:
             problems.append(f"{key}: not recorded; results have {sorted(results)}")
             continue
-        if ("min" in band or "max" in band) and not _is_number(value):
-            problems.append(f"{key}={value!r}: expected a number for min/max")
-            continue
-        if "min" in band and value < band["min"]:
-            problems.append(f"{key}={value!r}: expected >= {band['min']}")
-        if "max" in band and value > band["max"]:
-            problems.append(f"{key}={value!r}: expected <= {band['max']}")
+        if "min" in band or "max" in band:
+            items = _items(value)
+            if items is None:
+                problems.append(f"{key}={value!r}: expected a number, or a list or dict of numbers, "
+                                "for min/max")
+                continue
+            for label, x in items:
+                if "min" in band and x < band["min"]:
+                    problems.append(f"{key}{label}={x!r}: expected >= {band['min']}")
+                if "max" in band and x > band["max"]:
+                    problems.append(f"{key}{label}={x!r}: expected <= {band['max']}")
         if "equals" in band:
             want = band["equals"]
             if "tol" in band:
@@ -191,8 +209,14 @@ def test_check_bands() -> None:
                "accuracy_by_bits": {"2": 0.4, "5": 0.9}, "schedule": [25, 10, 5]}
     good = {"_comment": "ignored", "accuracy": {"min": 0.8, "max": 1.0}, "timesteps": {"equals": 25},
             "layer_widths": {"len": 4}, "accuracy_by_bits.5": {"min": 0.5},
-            "schedule.-1": {"equals": 5}, "accuracy_by_bits.2": {"equals": 0.4000001, "tol": 1e-3}}
+            "schedule.-1": {"equals": 5}, "accuracy_by_bits.2": {"equals": 0.4000001, "tol": 1e-3},
+            "accuracy_by_bits": {"len": 2, "min": 0.4, "max": 0.9}, "schedule": {"min": 5}}
     assert check_bands(results, good) == []
+    # min/max on a list or dict apply to every item
+    assert check_bands({**results, "names": ["a"]}, {"accuracy_by_bits": {"min": 0.5},
+                                                     "layer_widths": {"max": 16}, "names": {"min": 0}}) == [
+        "accuracy_by_bits.2=0.4: expected >= 0.5", "layer_widths[1]=32: expected <= 16",
+        "names=['a']: expected a number, or a list or dict of numbers, for min/max"]
     bad = {"accuracy": {"min": 0.95}, "timesteps": {"equals": 10}, "layer_widths": {"len": 3},
            "accuracy_by_bits.8": {"min": 0.5}, "energy": {"max": 1}, "schedule": {"max": 3},
            "accuracy_by_bits.2": {"above": 0}}
@@ -205,7 +229,7 @@ def test_check_bands() -> None:
         "['accuracy', 'accuracy_by_bits', 'layer_widths', 'schedule', 'timesteps']",
         "energy: not recorded; results have "
         "['accuracy', 'accuracy_by_bits', 'layer_widths', 'schedule', 'timesteps']",
-        "schedule=[25, 10, 5]: expected a number for min/max",
+        "schedule[0]=25: expected <= 3", "schedule[1]=10: expected <= 3", "schedule[2]=5: expected <= 3",
         "accuracy_by_bits.2: band {'above': 0} is malformed; expected an object using "
         "['equals', 'len', 'max', 'min', 'tol'] ('tol' only with 'equals')",
     ]

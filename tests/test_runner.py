@@ -20,6 +20,7 @@ import nbformat
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
+from snnkit.encoding import ENCODERS
 from snnkit.notebook import REPO_ROOT, runner
 from snnkit.notebook.config import _atomic_write_bytes
 
@@ -117,6 +118,29 @@ def test_cli_list_shows_each_profile_value_and_help(tmp_path):
     assert "None" not in epochs
 
 
+NOTEBOOKS = runner.discover_notebooks()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_list_and_sweep_dry_run_read_every_notebook(path, tmp_path, capsys):
+    """`list` shows every parameter of every notebook with its value in each profile, and
+    `sweep --dry-run` validates it: a new notebook is covered without editing this test."""
+    from snnkit.__main__ import main
+
+    assert main(["list", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path.stem}  ({path})"
+    spec = runner.notebook_spec(path)
+    rows = {line.split()[0]: line.split() for line in out[2:]}
+    assert set(spec.parameters) <= set(rows), f"list misses {set(spec.parameters) - set(rows)}"
+    for name in spec.spec:  # every notebook knob has a value in each profile, or says None
+        assert rows[name][1] == runner._show(spec.value(name, "smoke")).split()[0]
+    assert main(["sweep", str(path), "--out", str(tmp_path / "sweep"), "--seeds", "2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 point(s); nothing was run (--dry-run)" in out
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_notebook_spec_reads_spec_defaults_and_datasets(tmp_path):
     from snnkit.notebook import Param
 
@@ -134,14 +158,29 @@ def test_notebook_spec_reads_spec_defaults_and_datasets(tmp_path):
     pca = runner.notebook_spec(REPO_ROOT / "notebooks" / "01_spatiotemporal_pca.ipynb")
     assert pca.spec["variance_threshold"].describe() == "a number in (0, 1]" and pca.datasets == ("digits",)
 
-    # only SPEC and PROFILE_DEFAULTS are evaluated: a name outside snnkit.notebook is an error
+    # only SPEC and PROFILE_DEFAULTS are read: a name bound by nothing the reader can read is an error
     bad = nbformat.read(str(TINY), as_version=4)
     bad.cells[2].source = ('raise SystemExit("the rest of the cell must not run")\n'
                            'SPEC = {"x": nonneg_int(help=HELP)}\nPROFILE_DEFAULTS = {}')
     nbformat.write(bad, str(tmp_path / "bad.ipynb"))
-    with pytest.raises(ValueError, match=r"bad.ipynb, cell 2: SPEC uses 'HELP', which is not a name "
-                                         r"of snnkit.notebook"):
+    with pytest.raises(ValueError, match=r"bad.ipynb, cell 2: SPEC uses 'HELP', which is neither assigned "
+                                         r"above, imported from snnkit, nor a name of snnkit.notebook "
+                                         r"\(line 2: HELP\)"):
         runner.notebook_spec(tmp_path / "bad.ipynb")
+    # constants assigned above (in this cell or an earlier one) and snnkit registries are read
+    bad.cells[2].source = ('from snnkit.encoding import ENCODERS\nKINDS = (*ENCODERS.names(), "none")\n'
+                           'SPEC = {"x": nonneg_int(help=HELP), "kind": choice(*KINDS)}\n'
+                           'PROFILE_DEFAULTS = {"smoke": {**COMMON, "x": 1}}\n'
+                           'cfg = make_config(globals(), SPEC, PROFILE_DEFAULTS, datasets=DATASETS)')
+    bad.cells.insert(2, nbformat.v4.new_code_cell('HELP = "the number"\nCOMMON = {"kind": "none"}\n'
+                                                  'DATASETS = ("toy", "digits")'))
+    nbformat.write(bad, str(tmp_path / "bad.ipynb"))
+    read = runner.notebook_spec(tmp_path / "bad.ipynb")
+    assert read.spec["x"].help == "the number"
+    assert read.spec["kind"].choices == (*ENCODERS.names(), "none")
+    assert read.profile_defaults == {"smoke": {"kind": "none", "x": 1}}
+    assert read.datasets == ("toy", "digits")
+    del bad.cells[2]
     bad.cells[2].source = 'SPEC = {"x": nonneg_int()}\nPROFILE_DEFAULTS = {"smoke": {"x": 1}}'
     nbformat.write(bad, str(tmp_path / "bad.ipynb"))
     assert runner.notebook_spec(tmp_path / "bad.ipynb").datasets is None

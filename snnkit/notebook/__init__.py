@@ -5,7 +5,11 @@
   ``snnkit.notebook`` directly (``from snnkit.notebook import make_config, setup``).
 * :mod:`~snnkit.notebook.plots`: figures the notebooks share.
 * :mod:`~snnkit.notebook.widgets`: sliders over live computations or finished sweeps.
-* :mod:`~snnkit.notebook.runner`: the papermill runner behind ``python -m snnkit run``.
+* :mod:`~snnkit.notebook.runner`: the papermill runner behind ``python -m snnkit run``;
+  :mod:`~snnkit.notebook.spec_reader` reads a notebook's ``SPEC`` for it without running
+  the notebook.
+* :mod:`~snnkit.notebook.lab`: ``python -m snnkit lab``, JupyterLab with widget state saved
+  in notebooks and notebook outputs kept out of git.
 
 Plots, widgets and the runner import matplotlib, ipywidgets or papermill, so they are
 imported on demand, not with this package.
@@ -25,6 +29,7 @@ from .config import (
     Recorder,
     boolean,
     choice,
+    common_spec,
     default_device,
     default_out_dir,
     float_list,
@@ -50,7 +55,7 @@ from .config import (
 __all__ = [
     "COMMON_PARAMETERS", "DEVICES", "HEADLESS_ENV", "INTERACTIVE_OUT", "PAPER_PROFILES", "PROFILE_COMMON",
     "PROFILES", "REPO_ROOT",
-    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "default_device", "default_out_dir",
+    "Config", "ConfigError", "Param", "Recorder", "boolean", "choice", "common_spec", "default_device", "default_out_dir",
     "float_list", "fraction", "int_list", "int_range", "is_headless", "make_config", "nonneg_int",
     "number", "positive_float", "positive_int", "probability", "profile_values", "resolve_device",
     "seed_everything",

@@ -52,7 +52,7 @@ import numbers
 import os
 import random
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -290,22 +290,65 @@ def float_list(lo: float | None = None, hi: float | None = None, *, lo_inclusive
                                         hi_inclusive=hi_inclusive), help=help)
 
 
+def common_spec(datasets: Sequence[str] | None = None) -> dict[str, Param]:
+    """The checks of the five common parameters, in order, with their help texts.
+
+    Args:
+        datasets: the data sets the notebook accepts; None leaves ``dataset`` out (its
+            choices are unknown).
+    """
+    spec = {
+        "profile": Param(choices=PROFILES, help="smoke: seconds, for tests; full: the study's settings; paper: the paper's data set and net (for a GPU); paper-smoke: that path shrunk, for tests"),
+        "seed": nonneg_int(help="seeds every generator of the run"),
+        "device": Param(choices=DEVICES, help="'auto': cuda when available"),
+        "dataset": Param(choices=tuple(datasets or ("",)), help="the data set"),
+        "out_dir": string(help="where results.json and figures/ go (None: out/interactive/NOTEBOOK)").or_none(),
+    }
+    if datasets is None:
+        del spec["dataset"]
+    return spec
+
+
+PARAM_HELPERS: tuple[Callable[..., Param], ...] = (
+    Param, positive_int, nonneg_int, int_range, number, positive_float, fraction, probability, choice,
+    boolean, string, int_list, float_list)
+"""Everything that builds a :class:`Param`: the calls a notebook's ``SPEC`` may make, so that
+``python -m snnkit list`` can read the spec without running the notebook
+(:mod:`snnkit.notebook.spec_reader`)."""
+
+
 # ------------------------------------------------------------------------------ config
+
+
+def _show_value(value: Any) -> str:
+    """A parameter value as a reader reads it: ``25, 15, 10, 5``, ``0.001``, ``digits``."""
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_show_value(v) for v in value) if value else "(empty)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 class Config(Mapping[str, Any]):
     """Read-only parameters of one run: ``cfg.epochs`` or ``cfg["epochs"]``.
 
-    List values are stored as tuples so that nothing can change them in place.
+    List values are stored as tuples so that nothing can change them in place. Shown in a
+    notebook (a cell ending in ``cfg``), a config is a short table of parameter, value and
+    meaning (:meth:`table`), in HTML and as aligned text; ``repr`` stays ``Config(...)``.
+
+    Args:
+        values: parameter name -> value.
+        help: parameter name -> what it means, shown in the table (optional).
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_help")
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], help: Mapping[str, str] | None = None) -> None:
         object.__setattr__(self, "_values", MappingProxyType(dict(values)))
+        object.__setattr__(self, "_help", MappingProxyType(dict(help or {})))
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_values":
+        if name.startswith("__") or name in ("_values", "_help"):
             raise AttributeError(name)
         try:
             return self._values[name]
@@ -332,7 +375,30 @@ class Config(Mapping[str, Any]):
         return f"Config({inner})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Config, (dict(self._values),))
+        return (Config, (dict(self._values), dict(self._help)))
+
+    def table(self) -> list[tuple[str, str, str]]:
+        """One row per parameter: (name, value as text, what it means)."""
+        return [(name, _show_value(value), self._help.get(name, "")) for name, value in self._values.items()]
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td style='text-align:left'><code>{html.escape(n)}</code></td>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td>"
+                       f"<td style='text-align:left'>{html.escape(h)}</td></tr>" for n, v, h in self.table())
+        return ("<table><thead><tr><th style='text-align:left'>parameter</th><th style='text-align:left'>"
+                "value</th><th style='text-align:left'>meaning</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())
+
+    def text(self) -> str:
+        """The table of :meth:`table` as aligned plain text, one parameter per line."""
+        rows = [("parameter", "value", "meaning"), *self.table()]
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        return "\n".join(f"{n:<{widths[0]}}  {v:<{widths[1]}}  {h}".rstrip() for n, v, h in rows)
 
     def as_dict(self) -> dict[str, Any]:
         """A plain, JSON-friendly copy (tuples become lists)."""
@@ -430,13 +496,7 @@ def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
         raise ConfigError(f"missing parameter(s) {', '.join(missing)}: add them to the "
                           "cell tagged 'parameters' (use None for 'take the profile value')")
 
-    common = {
-        "profile": Param(choices=PROFILES),
-        "seed": nonneg_int(),
-        "device": Param(choices=DEVICES),
-        "dataset": Param(choices=tuple(datasets)),
-        "out_dir": string().or_none(),
-    }
+    common = common_spec(datasets)
     profile = common["profile"].validate("profile", params["profile"])
     _check_paper_profiles(profile, profile_defaults)
     defaults = profile_values(profile_defaults, profile)
@@ -463,7 +523,8 @@ def make_config(params: Mapping[str, Any], spec: Mapping[str, Param],
             raise ConfigError(f"{name}=None: profile {profile!r} has no default for it; "
                               f"expected {param.describe()}")
         values[name] = param.validate(name, value)
-    return Config(values)
+    helps = {name: param.help for name, param in {**common, **spec}.items() if param.help}
+    return Config(values, helps)
 
 
 # ---------------------------------------------------------------------------- recording
@@ -557,6 +618,33 @@ CLAIMS_KEY = "claims"
 """Where :meth:`Recorder.claim` keeps the claims in results.json."""
 
 
+_SHOWN_ITEMS = 12
+"""At most this many items of a recorded list or dict are printed; longer ones are counted."""
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _recorded_line(name: str, value: Any) -> str:
+    """The line :meth:`Recorder.record` prints: ``accuracy = 0.912``, ``widths = 16, 32``,
+    ``accuracy_by_bits: 2 = 0.638, 8 = 0.769``; a nested or long value is only counted
+    (it is in results.json), never dumped as a Python or JSON literal."""
+    if isinstance(value, float):
+        return f"{name} = {value:.6g}"
+    if not isinstance(value, (list, dict)):
+        return f"{name} = {value}"
+    items = list(value.values()) if isinstance(value, dict) else value
+    if len(items) > _SHOWN_ITEMS or any(isinstance(v, (list, dict)) for v in items):
+        kind = "entries" if isinstance(value, dict) else "values"
+        return f"{name}: {len(items)} {kind} (in results.json)"
+    if isinstance(value, dict):
+        return f"{name}: " + (", ".join(f"{k} = {_item(v)}" for k, v in value.items()) or "(none)")
+    return f"{name} = " + (", ".join(_item(v) for v in value) or "(none)")
+
+
 class Recorder:
     """Writes a notebook's key numbers to ``out_dir/results.json`` and figures to
     ``out_dir/figures/NAME.png``, each write atomic (temporary file + ``os.replace``).
@@ -584,8 +672,9 @@ class Recorder:
         _atomic_write_bytes(self.results_path, text.encode())
 
     def record(self, name: str, value: Any, *, show: bool = True) -> None:
-        """Store ``value`` under ``name``, rewrite results.json and print ``name = value``
-        (unless ``show=False``: a large table the notebook shows in its own way).
+        """Store ``value`` under ``name``, rewrite results.json and print it for a reader
+        (``name = 0.912``; a list or dict as its items, a nested one counted), unless
+        ``show=False``: a large table the notebook shows in its own way.
 
         ``value`` is a number (python, numpy or torch scalar), a string/bool, or a list or
         dict of these. Names may not contain ``.``, which bands use to reach nested values;
@@ -600,8 +689,7 @@ class Recorder:
         self._results[name] = stored
         self._write()
         if show:
-            shown = f"{stored:.6g}" if isinstance(stored, float) else json.dumps(stored)
-            print(f"{name} = {shown}")
+            print(_recorded_line(name, stored))
 
     def claim(self, claim: Claim, values: Any = None, *, baseline: Any = None, reference: Any = None,
               seeds: Sequence[Any] | None = None, untestable: str | None = None) -> Verdict:

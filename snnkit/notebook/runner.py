@@ -52,8 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import (DEVICES, HEADLESS_ENV, PROFILE_COMMON, PROFILES, REPO_ROOT, Param, default_device,
-                     profile_values, to_jsonable)
+from .config import (  # noqa: F401 (DEVICES: read by sweep as runner.DEVICES)
+    DEVICES, HEADLESS_ENV, PROFILE_COMMON, PROFILES, REPO_ROOT, Param, common_spec, default_device, profile_values,
+    to_jsonable)
+from .spec_reader import Cell, read_assignments, read_call_argument
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 """Where ``python -m snnkit run`` looks for notebooks when none are named."""
@@ -187,61 +189,14 @@ class NotebookSpec:
         the notebook declares no check for it."""
         if name in self.spec:
             return self.spec[name]
-        common = {
-            "profile": Param(choices=PROFILES, help="set by --profile"),
-            "seed": Param(kind=int, min=0, help="seeds every generator of the run"),
-            "device": Param(choices=DEVICES, help="'auto': cuda when available"),
-            "out_dir": Param(kind=str, nullable=True, help="set by --out"),
-        }
-        if name == "dataset" and self.datasets is not None:
-            return Param(choices=self.datasets, help="the data set")
-        return common.get(name)
+        return common_spec(self.datasets).get(name)
 
 
 def _notebook_namespace() -> dict[str, Any]:
-    """The names a ``SPEC`` may use: everything ``snnkit.notebook`` exports."""
-    import builtins
-
+    """The names a ``SPEC`` may use without importing them: ``snnkit.notebook``'s exports."""
     from .. import notebook
 
-    namespace: dict[str, Any] = {"__builtins__": builtins}
-    namespace.update({n: getattr(notebook, n) for n in notebook.__all__})
-    namespace["Param"] = Param
-    return namespace
-
-
-def _assigned(tree: ast.Module, target: str) -> ast.expr | None:
-    """The value of the last top-level ``target = ...`` in ``tree``."""
-    found = None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == target
-                                                for t in node.targets):
-            found = node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                and node.target.id == target and node.value is not None:
-            found = node.value
-    return found
-
-
-def _datasets_of(tree: ast.Module) -> tuple[str, ...] | None:
-    """The literal ``datasets=`` of the ``make_config(...)`` call in ``tree``; the default
-    of :func:`~snnkit.notebook.make_config` when the call has none; None when there is
-    no call or the argument is not a literal."""
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        if fname != "make_config":
-            continue
-        for kw in node.keywords:
-            if kw.arg == "datasets":
-                try:
-                    return tuple(ast.literal_eval(kw.value))
-                except (ValueError, TypeError, SyntaxError):
-                    return None
-        return ("digits",)
-    return None
+    return {n: getattr(notebook, n) for n in notebook.__all__}
 
 
 def _parameter_cell(nb: Any, path: Path) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -271,9 +226,12 @@ def _parameter_cell(nb: Any, path: Path) -> tuple[int, dict[str, Any], dict[str,
 def notebook_spec(path: str | os.PathLike[str]) -> NotebookSpec:
     """Read a notebook's parameters, ``SPEC``, ``PROFILE_DEFAULTS`` and accepted data sets.
 
-    Only the ``SPEC = ...`` and ``PROFILE_DEFAULTS = ...`` expressions of the first code
-    cell after the ``parameters`` cell that assigns ``SPEC`` are evaluated, in a
-    namespace holding ``snnkit.notebook``'s names; no other code of the notebook runs.
+    The first code cell after the ``parameters`` cell that assigns ``SPEC`` is read, not
+    run: :mod:`~snnkit.notebook.spec_reader` evaluates its ``SPEC`` and
+    ``PROFILE_DEFAULTS`` expressions and the ``datasets=`` of its ``make_config`` call,
+    which may use literals, ``snnkit.notebook``'s Param helpers, names imported from
+    ``snnkit`` (a registry's ``names()`` included) and constants assigned above them.
+    No other code of the notebook runs.
 
     Args:
         path: the notebook (a path, or a name in ``notebooks/``).
@@ -284,47 +242,43 @@ def notebook_spec(path: str | os.PathLike[str]) -> NotebookSpec:
 
     Raises:
         FileNotFoundError: the notebook does not exist.
-        ValueError: the ``SPEC`` or ``PROFILE_DEFAULTS`` expression uses a name that is
-            not in ``snnkit.notebook`` or does not build the expected dicts.
+        ValueError: the ``SPEC``, ``PROFILE_DEFAULTS`` or ``datasets=`` expression uses
+            something the reader refuses (the message names the cell, line and construct),
+            or does not build what is expected.
     """
     import nbformat
 
     nb_path = resolve_notebook(path)
     nb = nbformat.read(str(nb_path), as_version=4)
     start, values, helps = _parameter_cell(nb, nb_path)
+    namespace = _notebook_namespace()
+    before: list[Cell] = []
     for index, cell in enumerate(nb.cells):
         if index <= start or cell.cell_type != "code":
             continue
+        here = Cell(cell.source, f"{nb_path.name}, cell {index}")
         try:
-            tree = ast.parse(cell.source)
+            evaluated = read_assignments([*before, here], ("SPEC", "PROFILE_DEFAULTS"), defaults=namespace)
         except SyntaxError:  # IPython magics; a SPEC cell is plain python
             continue
-        spec_node = _assigned(tree, "SPEC")
-        if spec_node is None:
+        if "SPEC" not in evaluated:
+            before.append(here)
             continue
-        defaults_node = _assigned(tree, "PROFILE_DEFAULTS")
-        namespace = _notebook_namespace()
-        evaluated = {}
-        for label, node in (("SPEC", spec_node), ("PROFILE_DEFAULTS", defaults_node)):
-            if node is None:
-                evaluated[label] = {}
-                continue
-            try:
-                evaluated[label] = eval(compile(ast.Expression(node), f"{nb_path.name}, cell {index}",
-                                                "eval"), namespace)
-            except NameError as exc:
-                raise ValueError(f"{nb_path.name}, cell {index}: {label} uses {exc.name!r}, which "
-                                 "is not a name of snnkit.notebook; build it from snnkit.notebook's "
-                                 "Param helpers and literals only") from None
-        spec, defaults = evaluated["SPEC"], evaluated["PROFILE_DEFAULTS"]
+        spec, defaults = evaluated["SPEC"], evaluated.get("PROFILE_DEFAULTS", {})
         if not isinstance(spec, dict) or not all(isinstance(v, Param) for v in spec.values()):
-            raise ValueError(f"{nb_path.name}, cell {index}: SPEC must be a dict of name -> Param, "
-                             f"got {spec!r}")
+            raise ValueError(f"{here.where}: SPEC must be a dict of name -> Param, got {spec!r}")
         if not isinstance(defaults, dict) or not all(isinstance(v, dict) for v in defaults.values()):
-            raise ValueError(f"{nb_path.name}, cell {index}: PROFILE_DEFAULTS must be a dict of "
+            raise ValueError(f"{here.where}: PROFILE_DEFAULTS must be a dict of "
                              f"profile -> {{name: value}}, got {defaults!r}")
-        return NotebookSpec(values, helps, dict(spec), {k: dict(v) for k, v in defaults.items()},
-                            _datasets_of(tree))
+        found, datasets = read_call_argument(here, before, "make_config", "datasets", defaults=namespace)
+        if found and datasets is None:
+            datasets = ("digits",)  # make_config's default
+        if datasets is not None:
+            if isinstance(datasets, str) or not all(isinstance(d, str) for d in datasets):
+                raise ValueError(f"{here.where}: make_config(datasets=...) must be a tuple of names, "
+                                 f"got {datasets!r}")
+            datasets = tuple(datasets)
+        return NotebookSpec(values, helps, dict(spec), {k: dict(v) for k, v in defaults.items()}, datasets)
     return NotebookSpec(values, helps, {}, {}, None)
 
 
