@@ -35,8 +35,9 @@ def test_settings_go_where_jupyterlab_reads_them():
 
 
 def test_make_env_installs_and_make_lab_starts():
-    dry = subprocess.run(["make", "-n", "-B", "env", "lab"], cwd=REPO_ROOT, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    # --no-print-directory: under a make that runs the tests, make would add "Leaving directory" lines
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-B", "env", "lab"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout.splitlines()
     assert any(line.endswith("-m snnkit lab --setup-only") for line in dry), dry
     assert dry[-1].endswith("-m snnkit lab --no-setup")
 

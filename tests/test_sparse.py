@@ -305,17 +305,18 @@ def test_attention_variants_keep_one_number_of_weights(digits, granularity):
 
 def test_spiking_stage_returns_the_converted_and_the_fine_tuned_snn(digits):
     ann = build(small_spec(), spiking=False, seed=0)
-    fit(ann, digits.train.subset(256), TrainConfig(epochs=2, lr=1e-2, progress=False), val=None)
+    fit(ann, digits.train, TrainConfig(epochs=3, lr=1e-2, progress=False), val=None)
     pruned = compress(ann, digits.train.subset(64), "prune", TrainConfig(epochs=0, progress=False), sparsity=0.5).model
-    run = spiking_stage(pruned, digits, TrainConfig(epochs=1, T=3, progress=False), calibration=128)
+    run = spiking_stage(pruned, digits, TrainConfig(epochs=1, T=6, progress=False), calibration=128)
     assert run.ann is pruned and run.converted is not run.snn
     assert run.snn.spiking and set(masks_of(run.snn)) == set(masks_of(pruned))
     assert nonzero_weights(run.snn) == nonzero_weights(pruned)
+    # measured with this seed: ANN 0.56, converted 0.48, fine-tuned SNN 0.60 (chance 0.10)
     for acc in (run.ann_accuracy, run.converted_accuracy, run.snn_accuracy):
-        assert 0.1 < acc <= 1.0
+        assert 0.3 < acc <= 1.0
     assert len(run.history.train_loss) == 1
     # the "convert" method is the same stage through compress, the ANN untouched
-    converted = compress(pruned, digits, "convert", TrainConfig(epochs=1, T=3, progress=False), calibration=128,
+    converted = compress(pruned, digits, "convert", TrainConfig(epochs=1, T=6, progress=False), calibration=128,
                          evaluate=True)
     assert converted.test_acc == run.snn_accuracy
     assert (converted.info["ann_accuracy"], converted.info["converted_accuracy"]) == (run.ann_accuracy,
