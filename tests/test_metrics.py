@@ -34,14 +34,18 @@ SPEC = VGGSpec(
 T = 3
 
 
-def tiny(spiking: bool = True, bias: bool = False, pool: str = "max") -> nn.Module:
-    spec = VGGSpec(**{**SPEC.__dict__, "bias": bias, "pool": pool})
+def filled(spec: VGGSpec, spiking: bool, lin: str) -> nn.Module:
+    """``build(spec)`` with the first conv's weights all 0.25 and the linear layer ``lin``'s all 1."""
     net = build(spec, spiking=spiking, seed=0)
     mods = dict(net.named_modules())
     with torch.no_grad():
         mods[CONV].weight.fill_(0.25)
-        mods[LIN].weight.fill_(1.0)
+        mods[lin].weight.fill_(1.0)
     return net
+
+
+def tiny(spiking: bool = True, bias: bool = False, pool: str = "max") -> nn.Module:
+    return filled(VGGSpec(**{**SPEC.__dict__, "bias": bias, "pool": pool}), spiking, LIN)
 
 
 # --------------------------------------------------------------------------- basics
@@ -529,16 +533,11 @@ def test_parameter_counts_see_quantized_and_masked_weights():
 # Seen from the input: position 0 feeds outputs 0 and 1 (2), positions 1-3 three each, 4 two.
 
 SPEC_1D = VGGSpec(in_shape=(1, 5), num_classes=2, features=(2,), readout="mem", neuron=NeuronSpec(beta=1.0))
-CONV_1D, LIN_1D = "body.layers.0", "body.layers.3"
+CONV_1D, LIN_1D = CONV, "body.layers.3"
 
 
 def tiny_1d(spiking: bool = True) -> nn.Module:
-    net = build(SPEC_1D, spiking=spiking, seed=0)
-    mods = dict(net.named_modules())
-    with torch.no_grad():
-        mods[CONV_1D].weight.fill_(0.25)
-        mods[LIN_1D].weight.fill_(1.0)
-    return net
+    return filled(SPEC_1D, spiking, LIN_1D)
 
 
 def test_conv1d_fanout_without_padding_taps():
