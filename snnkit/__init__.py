@@ -2,16 +2,18 @@
 
 The building blocks (``neurons``, ``surrogate``, ``models``, ``encoding``, ``weights``,
 ``recording``, ``train``, ``convert``, ``recipes``, ``data``), the compression package
-(``snnkit.compress``, with its one entry point ``compress``) and the metrics
-(``snnkit.metrics``) are imported with the package; the notebook pipeline
-(``snnkit.notebook`` and its ``plots``, ``widgets``, ``runner``) on demand.
+(``snnkit.compress``, with its one entry point ``compress``), the metrics
+(``snnkit.metrics``) and models in and out (``snnkit.interop``: snntorch and NIR; imported
+here so that checkpoints of imported nets load) are imported with the package; the
+notebook pipeline (``snnkit.notebook`` and its ``plots``, ``widgets``, ``runner``) on demand.
 """
 from . import _alloc
 
 _alloc.tune_malloc()
 
 from . import (  # noqa: E402
-    compress, convert, data, encoding, metrics, models, neurons, recipes, recording, surrogate, train, weights,
+    compress, convert, data, encoding, interop, metrics, models, neurons, recipes, recording, surrogate, train,
+    weights,
 )
 from .models import NeuronSpec, ResNetSpec, VGGSpec, build  # noqa: E402
 from .neurons import LIF  # noqa: E402

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from .models import Net, VGGSpec, build
+from .models import CONV_TYPES, Net, build, is_chain
 from .neurons import LIF
 from .recording import recording
 
@@ -60,7 +61,8 @@ def activation_percentiles(ann: Net, x: torch.Tensor, percentile: float = PERCEN
 
 @torch.no_grad()
 def convert(ann: Net, x: torch.Tensor, percentile: float = PERCENTILE, mode: str = MODE) -> Net:
-    """The SNN twin of a VGG-style ``ann``, balanced on the calibration batch ``x`` (B, C, H, W).
+    """The SNN twin of a chain-shaped ``ann`` (VGG, or an imported net's SequentialSpec; 1-D or
+    2-D convolutions), balanced on the calibration batch ``x`` (B, C, H, W) or (B, C, L).
 
     Two equivalent normalisations (the same spikes in exact arithmetic; they differ in
     the scale that fine-tuning then works at; :data:`MODE`, ``"weights"``, is the default):
@@ -80,11 +82,12 @@ def convert(ann: Net, x: torch.Tensor, percentile: float = PERCENTILE, mode: str
     """
     if ann.spiking:
         raise ValueError("convert() takes an ANN (built with spiking=False); got an SNN")
-    if not isinstance(ann.spec, VGGSpec):
-        raise ValueError(f"convert() supports VGGSpec nets; got {type(ann.spec).__name__}")
+    if not is_chain(ann.spec):
+        raise ValueError(f"convert() supports chain-shaped nets (a VGGSpec, or the SequentialSpec of an imported "
+                         f"net); got a {type(ann.spec).__name__}")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {MODES}")
-    if mode == "weights" and ann.spec.batch_norm:
+    if mode == "weights" and any(isinstance(m, _BatchNorm) for m in ann.modules()):
         raise ValueError("mode='weights' needs a net without batch-norm; use mode='thresholds'")
     snn = build(ann.spec, spiking=True)
     _, unexpected = snn.load_state_dict(ann.state_dict(), strict=False)
@@ -99,11 +102,11 @@ def convert(ann: Net, x: torch.Tensor, percentile: float = PERCENTILE, mode: str
 
     scale = 1.0  # ANN units carried by one unit of the current layer input (1: analog input)
     for i, layer in enumerate(layers):
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+        if isinstance(layer, (*CONV_TYPES, nn.Linear)):
             if mode == "thresholds":
                 layer.weight.mul_(scale)
             else:
-                nxt = next((m for m in layers[i + 1:] if isinstance(m, (LIF, nn.Conv2d, nn.Linear))), None)
+                nxt = next((m for m in layers[i + 1:] if isinstance(m, (LIF, *CONV_TYPES, nn.Linear))), None)
                 out = lam(nxt) if isinstance(nxt, LIF) and names[nxt] in percentiles else 1.0
                 layer.weight.mul_(scale / out)
                 if layer.bias is not None:

@@ -35,6 +35,7 @@ from .surrogate import SURROGATES, get_surrogate
 
 __all__ = [
     "CONV_TYPES",
+    "is_chain",
     "NeuronSpec",
     "VGGSpec",
     "ResNetSpec",
@@ -98,8 +99,23 @@ _OPS: dict[int, tuple[type[nn.Module], ...]] = {
     1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d),
     2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d),
 }
-#: the convolution types the builder makes
+#: the convolution types the builder makes (1-D on sequences, 2-D on images); every reader
+#: that asks "is this layer a convolution?" asks this tuple
 CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d)
+
+
+def is_chain(spec: object) -> bool:
+    """Whether ``spec`` builds a chain: its layers run one after the other, each conv or
+    linear layer feeding the next, so pruning a width touches that layer, what follows it
+    up to the next conv or linear layer, and that layer's input.
+
+    True for a :class:`VGGSpec` and for a spec that lists its own layers (one with a
+    ``make_layers`` method: :class:`snnkit.interop.SequentialSpec`, what an imported
+    snntorch net is built from); False for a :class:`ResNetSpec` (its shortcuts branch) and
+    anything else. The widths of a chain (``spec.widths``) are the outputs of its conv and
+    linear layers but the last, in forward order.
+    """
+    return isinstance(spec, VGGSpec) or callable(getattr(spec, "make_layers", None))
 
 
 def _check_common(spec) -> None:

@@ -13,6 +13,7 @@ encoding come from generators seeded by ``cfg.seed``, never from global RNG stat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tempfile
 import time
@@ -28,6 +29,7 @@ from . import encoding as enc
 from . import progress
 from .models import Net, NeuronSpec, ResNetSpec, VGGSpec, build, is_spiking, readout
 from .recording import recording
+from .registry import Registry
 from .weights import apply_masks, apply_records, masks_of, quant_records, refresh_weights
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "CheckpointError",
+    "CHECKPOINT_SPECS",
     "LOSSES",
     "OPTIMIZERS",
 ]
@@ -247,7 +250,22 @@ def fit(
 # ---------------------------------------------------------------------------------------
 # checkpoints: plain tensors and builtins only, so that loading works with weights_only=True
 
-_SPECS = {"VGGSpec": VGGSpec, "ResNetSpec": ResNetSpec}
+def _kit_spec_from_dict(cls: type, d: dict) -> object:
+    """A VGGSpec or ResNetSpec from ``dataclasses.asdict(spec)``: its neuron a NeuronSpec, lists as tuples."""
+    fields = dict(d)
+    fields["neuron"] = NeuronSpec(**fields["neuron"])
+    for key, value in fields.items():
+        if isinstance(value, list):
+            fields[key] = tuple(value)
+    return cls(**fields)
+
+
+#: Spec type name -> ``from_dict(dataclasses.asdict(spec)) -> spec``: the specs a checkpoint
+#: can hold. The builder's VGGSpec and ResNetSpec are here; ``snnkit.interop`` registers
+#: ``SequentialSpec.from_dict`` (imported nets) when it is imported, as ``import snnkit`` does.
+CHECKPOINT_SPECS: Registry[Callable[[dict], object]] = Registry("checkpoint spec type")
+CHECKPOINT_SPECS.register("VGGSpec", functools.partial(_kit_spec_from_dict, VGGSpec))
+CHECKPOINT_SPECS.register("ResNetSpec", functools.partial(_kit_spec_from_dict, ResNetSpec))
 
 #: Version of the checkpoint layout written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT = 2
@@ -342,16 +360,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> tuple
             + ", ".join(f"{k} ({kind.__name__})" for k, kind in _PAYLOAD.items())
         )
     kind = payload["spec_type"]
-    if kind not in _SPECS:
-        raise CheckpointError(f"{where} has spec type {kind!r}; expected one of {sorted(_SPECS)}")
+    if kind not in CHECKPOINT_SPECS:
+        raise CheckpointError(f"{where} has spec type {kind!r}; expected one of {sorted(CHECKPOINT_SPECS)}")
     state = payload["state_dict"]
     try:
-        fields = dict(payload["spec"])
-        fields["neuron"] = NeuronSpec(**fields["neuron"])
-        for key, value in fields.items():
-            if isinstance(value, list):
-                fields[key] = tuple(value)
-        model = build(_SPECS[kind](**fields), spiking=payload["spiking"])
+        model = build(CHECKPOINT_SPECS.get(kind)(dict(payload["spec"])), spiking=payload["spiking"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{where}: its spec does not build a model ({type(e).__name__}: {_first_sentence(e)})") from e
     try:

@@ -12,6 +12,7 @@ from torch import nn
 from snnkit.compress.attention import (AttentionTransfer, attention_distance, attention_layers, attention_loss,
                                        attention_map, attention_maps, capture)
 from snnkit.data import load_dataset
+from snnkit.interop import Layer, SequentialSpec
 from snnkit.models import NeuronSpec, VGGSpec, build
 from snnkit.train import TrainConfig, fit
 
@@ -63,6 +64,36 @@ def test_attention_layers_are_the_activations_after_each_conv_and_shared_with_th
     assert attention_layers(build(vgg(), seed=0)) == ["body.layers.1", "body.layers.4"]
     # with batch-norm the activation comes one module later
     assert attention_layers(build(vgg(batch_norm=True), spiking=False)) == ["body.layers.2", "body.layers.6"]
+
+
+def test_attention_layers_of_sequence_nets_and_of_an_imported_net():
+    seq = VGGSpec(in_shape=(1, 8), num_classes=3, features=(2, "P", 3), hidden=(5,))
+    assert attention_layers(build(seq, seed=0)) == ["body.layers.1", "body.layers.4"]
+    # an imported snntorch net pools before its neuron: the neuron is the activation, not the pool
+    imported = SequentialSpec((1, 8), (
+        Layer.of("conv1d", 2, kernel_size=3), Layer.of("maxpool1d", kernel_size=2), Layer.of("lif", neuron=NeuronSpec()),
+        Layer.of("flatten"), Layer.of("linear", 4), Layer.of("lif", neuron=NeuronSpec()), Layer.of("linear", 2)))
+    assert attention_layers(build(imported)) == ["body.layers.2"]  # the linear layer's neuron is not after a conv
+    assert attention_layers(build(imported, spiking=False)) == ["body.layers.2"]
+
+
+def test_attention_maps_of_a_sequence_by_hand():
+    """A 1-channel 1-D net whose conv copies its input (centre tap 1): the map of (B, 1, L)
+    inputs is the squared input over positions, L2-normalised, (B, L)."""
+    spec = VGGSpec(in_shape=(1, 3), num_classes=2, features=(1,), neuron=NeuronSpec(beta=1.0, threshold=0.5))
+    ann = build(spec, spiking=False, seed=0)
+    with torch.no_grad():
+        ann.body.layers[0].weight.zero_()
+        ann.body.layers[0].weight[0, 0, 1] = 1.0
+    x = torch.tensor([[[0.3, 0.0, 0.4]]])  # (1, 1, 3)
+    n = math.sqrt(0.09 ** 2 + 0.16 ** 2)
+    got = attention_maps(ann, x)["body.layers.1"]
+    assert got.shape == (1, 3) and torch.allclose(got, torch.tensor([[0.09 / n, 0.0, 0.16 / n]]))
+    # the spiking twin over 4 steps: rates 0.5 and 0.75, as on images
+    snn = build(spec, seed=0)
+    snn.load_state_dict(ann.state_dict(), strict=False)
+    rates = torch.tensor([0.5 ** 2, 0.0, 0.75 ** 2])
+    assert torch.allclose(attention_maps(snn, x, T=4)["body.layers.1"], (rates / rates.norm()).unsqueeze(0))
 
 
 def identity_ann() -> nn.Module:

@@ -268,3 +268,27 @@ def test_report_breaks_down_by_level_and_kind():
     assert r.by_kind["weights"] == pytest.approx(32 * 12.5 + 352 * 0.375 + 480 / 16)
     assert r.by_kind["activations"] == pytest.approx(40 * 12.5 + 100 * 0.375 + 640 / 16)
     assert r.by_kind["compute"] == pytest.approx(40 * 0.27)
+
+
+def test_profile_of_a_conv1d_snn_by_hand():
+    """Conv1d(1, 2, 3, padding=1) on sequences of 5, then LIF, flatten, Linear(10, 2).
+
+    Synapses per (in, out) channel pair: 2 + 3 + 3 + 3 + 2 = 13 (the padding taps are not
+    synapses), so 26; zeroing channel 0's centre tap removes its 5 synapses: 21 non-zero."""
+    spec = VGGSpec(in_shape=(1, 5), num_classes=2, features=(2,), neuron=NeuronSpec(beta=1.0, threshold=0.2))
+    net = build(spec, seed=0)
+    with torch.no_grad():
+        net.body.layers[0].weight.fill_(0.25)
+        net.body.layers[0].weight[0, 0, 1] = 0.0
+        net.body.layers[3].weight.fill_(1.0)
+    x = torch.zeros(2, 1, 1, 5)  # (T, B, C, L): 3 events in 10 input slots
+    x[0, 0, 0, 0] = x[0, 0, 0, 1] = x[1, 0, 0, 4] = 1.0
+    conv, fc = profile(net, x, 8)
+    assert [conv.name, fc.name] == ["body.layers.0", "body.layers.3"] and conv.first and not fc.first
+    assert (conv.synapses, conv.nonzero_synapses, conv.in_neurons, conv.out_neurons) == (26, 21, 5, 10)
+    assert conv.density_mean == pytest.approx(3 / 10) and conv.nonzero == 5 and conv.entries == 6
+    assert (fc.synapses, fc.in_neurons, fc.out_neurons) == (20, 10, 2)
+    # the conv's neurons (threshold 0.2, subtract reset, no leak) fire where their current passes
+    # 0.2: step 0 at positions 0-2 of both channels (6); step 1 channel 0 at 3, channel 1 at 0, 1
+    # (0.3 left from step 0), 3 and 4 (5): 11 spikes in 2 x 10 slots
+    assert fc.density_mean == pytest.approx(11 / 20)

@@ -209,6 +209,19 @@ def test_every_importance_works_with_every_channel_planner(importance):
             assert sum(sel.widths) == options.get("channels", round(0.5 * 19))
 
 
+@pytest.mark.parametrize("importance", ["pca-variance", "sca", "attention", "magnitude", "l1", "lamp", "random"])
+def test_every_importance_but_svs_works_on_a_sequence_net(importance):
+    spec = VGGSpec(in_shape=(1, 16), num_classes=4, features=(6, "P", 8, "P"), hidden=(5,),
+                   neuron=NeuronSpec(beta=0.9, threshold=0.5))
+    model = build(spec, seed=0)
+    x = torch.randn(16, 1, 16, generator=torch.Generator().manual_seed(0))  # (N, C, L), standardized
+    activity = layer_activity(model, x, T=3)
+    assert [tuple(a.shape) for a in activity.values()] == [(16, 6, 16), (16, 8, 8), (16, 5)]
+    sel = select(model, importance, "layer", Inputs(x, T=3), keep=[1.0, 0.5, 0.2])
+    assert sel.original == [6, 8, 5] and sel.widths == [6, 4, 1]
+    assert all(torch.isfinite(s).all() for s in sel.scores)
+
+
 def test_pca_with_per_layer_keep_and_random_with_global_keep_through_the_channels_method(digits_tiny):
     model = _tiny_net()
     cfg = TrainConfig(epochs=0, T=2, progress=False)

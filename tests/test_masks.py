@@ -117,6 +117,25 @@ def test_eligible_layers_and_skipping_first_and_last():
     assert "body.layers.4.shortcut.0.weight" in names and len(names) == 7
 
 
+def test_sequence_nets_prune_their_1d_convs_too():
+    """prune_global on a 1-D VGG ranks the conv weights with the linear ones (none is left out):
+    on a hand-made net whose conv weights are all small, half of all weights is all of the convs'."""
+    net = build(VGGSpec(in_shape=(1, 8), num_classes=2, features=(2, "P", 2), hidden=(3,)), seed=0)
+    assert prunable_weights(net) == ["body.layers.0.weight", "body.layers.3.weight", "body.layers.6.weight",
+                                     "body.layers.8.weight"]
+    with torch.no_grad():  # conv weights 1*2*3 + 2*2*3 = 18 at 0.01; linear 8*3 + 3*2 = 30 at 1
+        for i in (0, 3):
+            net.body.layers[i].weight.fill_(0.01)
+        for i in (6, 8):
+            net.body.layers[i].weight.fill_(1.0)
+    prune_global(net, 18 / 48)
+    assert layer_sparsity(net) == {"body.layers.0.weight": 1.0, "body.layers.3.weight": 1.0,
+                                   "body.layers.6.weight": 0.0, "body.layers.8.weight": 0.0}
+    assert global_sparsity(net) == pytest.approx(18 / 48)
+    res = build(ResNetSpec(in_shape=(1, 8), num_classes=3, stem=4, stages=(4, 6), blocks=(1, 1)))
+    assert len(prunable_weights(res)) == 7 and prunable_weights(res)[0] == "body.layers.0.weight"
+
+
 def test_bad_arguments_name_the_value():
     net = two_layer()
     with pytest.raises(ValueError, match="sparsity=1.5"):

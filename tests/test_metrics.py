@@ -34,14 +34,18 @@ SPEC = VGGSpec(
 T = 3
 
 
-def tiny(spiking: bool = True, bias: bool = False, pool: str = "max") -> nn.Module:
-    spec = VGGSpec(**{**SPEC.__dict__, "bias": bias, "pool": pool})
+def filled(spec: VGGSpec, spiking: bool, lin: str) -> nn.Module:
+    """``build(spec)`` with the first conv's weights all 0.25 and the linear layer ``lin``'s all 1."""
     net = build(spec, spiking=spiking, seed=0)
     mods = dict(net.named_modules())
     with torch.no_grad():
         mods[CONV].weight.fill_(0.25)
-        mods[LIN].weight.fill_(1.0)
+        mods[lin].weight.fill_(1.0)
     return net
+
+
+def tiny(spiking: bool = True, bias: bool = False, pool: str = "max") -> nn.Module:
+    return filled(VGGSpec(**{**SPEC.__dict__, "bias": bias, "pool": pool}), spiking, LIN)
 
 
 # --------------------------------------------------------------------------- basics
@@ -516,3 +520,57 @@ def test_parameter_counts_see_quantized_and_masked_weights():
     assert M.count_nonzero(q) == 14 and M.sparsity(q) == pytest.approx(6 / 18)
     assert M.model_size_bits(q) == (12 + 6) * 8 + 2 * 32
     assert M.model_size_bits(q, nonzero_only=True) == (9 + 3) * 8 + 2 * 32
+
+
+# --------------------------------------------------------------------------- sequences: 1-D convolutions
+# The tiny 1-D net: VGGSpec(in_shape=(1, 5), num_classes=2, features=(2,)), i.e.
+#     body.layers.0  Conv1d(1, 2, 3, padding=1, bias=False)   weight all 0.25
+#     body.layers.1  LIF (beta=1, threshold=1)
+#     body.layers.2  Flatten                                   2 channels x 5 positions = 10
+#     body.layers.3  Linear(10, 2, bias=False)                 weight all 1
+# On L = 5 with padding 1, the 3 taps reach 2 real inputs at the two border outputs and 3 at
+# the three inner ones: 2 + 3 + 3 + 3 + 2 = 13 synapses per (in, out) channel pair, not 5 x 3 = 15.
+# Seen from the input: position 0 feeds outputs 0 and 1 (2), positions 1-3 three each, 4 two.
+
+SPEC_1D = VGGSpec(in_shape=(1, 5), num_classes=2, features=(2,), readout="mem", neuron=NeuronSpec(beta=1.0))
+CONV_1D, LIN_1D = CONV, "body.layers.3"
+
+
+def tiny_1d(spiking: bool = True) -> nn.Module:
+    return filled(SPEC_1D, spiking, LIN_1D)
+
+
+def test_conv1d_fanout_without_padding_taps():
+    fan = M.conv_fanout(nn.Conv1d(1, 2, 3, padding=1), (1, 5))
+    assert fan.shape == (1, 5) and fan[0].tolist() == [4.0, 6.0, 6.0, 6.0, 4.0]  # x 2 output channels
+    assert fan.sum() == 2 * 13
+    assert M.conv_fanout(nn.Conv1d(1, 1, 3), (1, 5))[0].tolist() == [1.0, 2.0, 3.0, 2.0, 1.0]  # 3 outputs x 3 taps
+    assert F.conv1d(torch.ones(1, 1, 5), torch.ones(1, 1, 3), padding=1).sum() == 13  # NeuroBench's Dense
+
+
+def test_measure_conv1d_spike_input_synops_by_hand():
+    """One input spike per step: t0 at position 0 (fan-out 2 x 2 channels = 4), t1 at
+    position 2 (6), t2 at position 4 (4): 14 SynOps. The largest membrane is 2 x 0.25 = 0.5
+    < 1 (position 1 or 3 reached twice): no LIF spikes, the linear layer idles."""
+    x = torch.zeros(T, 1, 1, 5)  # (T, B, C, L)
+    x[0, 0, 0, 0] = x[1, 0, 0, 2] = x[2, 0, 0, 4] = 1
+    r = M.measure(tiny_1d(), x)
+    conv = r.layer(CONV_1D)
+    assert conv.kind == "conv" and conv.binary_input and conv.macs_per_step == 26 and conv.input_size == 5
+    assert conv.input_spikes == 3 and conv.synops == 14 and conv.effective_acs == 14
+    assert conv.total_synops == 26 * T
+    assert r.spikes_per_inference == 0 and r.layer(LIN_1D).synops == 0 and r.layer(LIN_1D).macs_per_step == 20
+    assert r.synops == 14 and M.energy(r)["total_pj"] == pytest.approx(14 * 0.9)
+
+
+def test_measure_conv1d_ann_macs_and_effective_macs_by_hand():
+    """ANN on an analog input: conv 26 MACs, linear 10 x 2 = 20. Zeroing channel 0's centre
+    tap removes the 5 synapses input i -> output i of that channel: 21 effective MACs."""
+    ann = tiny_1d(spiking=False)
+    r = M.measure(ann, torch.full((2, 1, 5), 0.5))
+    assert r.layer(CONV_1D).macs == 26 and r.layer(LIN_1D).macs == 20 and r.macs == 46
+    with torch.no_grad():
+        ann.body.layers[0].weight[0, 0, 1] = 0.0
+    r = M.measure(ann, torch.full((2, 1, 5), 0.5))
+    assert r.layer(CONV_1D).macs == 26 and r.layer(CONV_1D).effective_macs == 21
+    assert M.count_nonzero(ann) == (2 * 1 * 3 - 1) + 20  # conv 2x1x3 less the zero, linear; no LIF in the ANN

@@ -16,6 +16,7 @@ from snnkit.compress.importance import (
     svs_scores,
 )
 from snnkit.compress.planners import plan, select
+from snnkit.interop import Layer, SequentialSpec
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
 
 QP_NEURON = NeuronSpec(beta=0.5, threshold=1.0, reset="zero", surrogate="triangular")
@@ -49,7 +50,11 @@ def test_spike_map_rank_counts_the_singular_values_of_known_rank_maps():
     assert spike_map_rank(torch.tensor([[0.0, 0.5], [0.0, 0.0]])).tolist() == [[0.0, 1.0], [0.0, 0.0]]
     # eps decides what counts: 0.5 * eye has singular values 0.5
     assert spike_map_rank(maps, eps=0.6)[0, 3] == 0
-    with pytest.raises(ValueError, match=r"spike maps of shape \(4, 4, 4\): expected \(N, C, H, W\) or \(N, C\)"):
+    with pytest.raises(ValueError, match=r"spike maps of shape \(1, 1, 4, 4, 4\): expected \(N, C, H, W\) or \(N, C\)"):
+        spike_map_rank(maps[None])
+    # a 1-D conv's (N, C, L) maps are 1 x L matrices of rank <= 1: refused, with the reason
+    with pytest.raises(ValueError, match=r"spike maps of shape \(4, 4, 4\) \(N, C, L\): SVS is not applicable on "
+                                         r"sequences: .* 1 x L, whose rank is at most 1"):
         spike_map_rank(maps[0])
     with pytest.raises(ValueError, match="eps=-1: expected a number >= 0"):
         spike_map_rank(maps, eps=-1)
@@ -146,6 +151,40 @@ def test_feeding_layers_of_vgg_and_resnet():
                                    "body.layers.4.act1": "body.layers.4.conv1"}
     sel = select(res, "l1", "layer", keep=[0.5, 0.25])
     assert sel.widths == [2, 2] and [len(k) for k in sel.kept()] == [2, 2]
+
+
+def one_conv1d_net(weights: list[float], length: int = 4):
+    """A VGG on sequences with one 1-D conv (kernel 3) whose channel c is ``weights[c]`` times the input itself."""
+    spec = VGGSpec(in_shape=(1, length), num_classes=2, features=(len(weights),), neuron=QP_NEURON)
+    model = build(spec, seed=0)
+    with torch.no_grad():
+        conv = model.body.layers[0]
+        conv.weight.zero_()
+        for c, w in enumerate(weights):
+            conv.weight[c, 0, 1] = w
+    return model
+
+
+def test_sca_and_l1_on_sequences_by_hand_and_svs_refused_with_the_reason():
+    # the same currents as on images: channel 0 mean |U| 0.7875, channel 1 0.459375, channel 2 0
+    model = one_conv1d_net([1.0, -0.5, 0.0])
+    sel = select(model, "sca", "layer", Inputs(torch.full((3, 1, 4), 0.6), T=4), keep=2 / 3)
+    assert sel.scores[0] == pytest.approx(torch.tensor([0.7875, 0.459375, 0.0]))
+    assert sel.kept()[0].tolist() == [0, 1]
+    # l1 of (C_out, C_in, k) filters: |1|, |-0.5|, 0
+    assert score(model, "l1").values[0].tolist() == [1.0, 0.5, 0.0]
+    assert l1_filter_scores(torch.tensor([[[1.0, -2.0, 0.5]], [[0.0, 0.0, -1.0]]])).tolist() == [3.5, 1.0]
+    with pytest.raises(ValueError, match=r"importance 'svs' on a network with 1-D convolutions \(body.layers.0\): "
+                                         "SVS is not applicable on sequences"):
+        select(model, "svs", "layer", Inputs(torch.full((3, 1, 4), 0.6), T=4), keep=0.5)
+
+
+def test_feeding_layers_of_an_imported_net():
+    imported = SequentialSpec((2, 16), (
+        Layer.of("conv1d", 4, kernel_size=3), Layer.of("batchnorm1d"), Layer.of("maxpool1d", kernel_size=2),
+        Layer.of("lif", neuron=QP_NEURON), Layer.of("flatten"), Layer.of("dropout", p=0.1),
+        Layer.of("linear", 5), Layer.of("lif", neuron=QP_NEURON), Layer.of("linear", 2)))
+    assert feeding_layers(build(imported)) == {"body.layers.3": "body.layers.0", "body.layers.7": "body.layers.6"}
 
 
 def test_importances_keep_per_layer_fractions_on_a_trained_shape_net():

@@ -15,7 +15,8 @@ from snnkit.compress.sparse import (VARIANTS, SparseConfig, SparseTraining, allo
                                     channel_selection, expand, initial_masks, redistribute, sparse_fit,
                                     sparse_weights, unit_scores)
 from snnkit.compress.surgery import shrink
-from snnkit.data import load_dataset
+from snnkit.data import Split, load_dataset
+from snnkit.interop import Layer, SequentialSpec
 from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
 from snnkit.recipes import finetune_snn, follow_thresholds, spiking_stage, to_snn
 from snnkit.surrogate import Triangular
@@ -185,6 +186,28 @@ def test_channel_granularity_masks_whole_channels_and_shrinks_to_a_smaller_model
     model.eval(), small.eval()
     assert torch.allclose(model(x), small(x), atol=1e-5)
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in build(small_spec()).parameters())
+
+
+def test_channel_granularity_on_an_imported_sequence_net():
+    neuron = NeuronSpec(beta=1.0, threshold=1.0, surrogate="triangular")
+    layers = (Layer.of("conv1d", 6, kernel_size=3, bias=False), Layer.of("maxpool1d", kernel_size=2),
+              Layer.of("lif", neuron=neuron), Layer.of("flatten"), Layer.of("linear", 8, bias=False),
+              Layer.of("lif", neuron=neuron), Layer.of("linear", 3, bias=False))
+    model = build(SequentialSpec((1, 16), layers), spiking=False, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    data = Split(torch.randn(64, 1, 16, generator=gen), torch.randint(0, 3, (64,), generator=gen))
+    run = sparse_fit(model, data, TrainConfig(epochs=1, batch_size=32, progress=False),
+                     SparseConfig(density=0.5, granularity="channel"))
+    assert [tuple(m.shape) for m in run.unit_masks.values()] == [(6,), (8,)]
+    assert sum(int(m.sum()) for m in run.unit_masks.values()) == 7  # round(0.5 * 14)
+    sel = channel_selection(model, run.unit_masks)
+    assert sel.layers == ["body.layers.2", "body.layers.5"]
+    small = shrink(model, sel)
+    model.eval(), small.eval()
+    assert small.spec.widths == sel.widths and torch.allclose(model(data.x[:8]), small(data.x[:8]), atol=1e-5)
+    biased = SequentialSpec((1, 16), (Layer.of("conv1d", 6, kernel_size=3), *layers[1:]))  # conv bias by default
+    with pytest.raises(ValueError, match=r"without biases and batch-norm .* got biases in \['body.layers.0'\]"):
+        sparse_weights(build(biased, spiking=False), "channel")
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from snnkit.compress.surgery import shrink
 from snnkit.encoding import model_input
 from snnkit.metrics.speed import compare_speed, dense_macs, time_inference
 from snnkit.models import VGGSpec, build
@@ -33,6 +34,19 @@ def test_dense_macs_counts_every_layer_at_every_step():
     assert dense_macs(model, x) == 3 * (576 + 288 + 24)
     ann = build(spec, spiking=False, seed=0)
     assert dense_macs(ann, torch.rand(5, 1, 4, 4)) == 888
+
+
+def test_dense_macs_of_a_sequence_net_and_its_shrunk_copy():
+    # conv 1 -> 4 (k 3, padding 1) on L = 8: 8 * 4 * 3 = 96 (padding taps included: the CPU
+    # multiplies them); pool to 4; conv 4 -> 4: 4 * 4 * 12 = 192; linear 4*4 = 16 -> 3: 48.
+    spec = VGGSpec(in_shape=(1, 8), num_classes=3, features=(4, "P", 4))
+    model = build(spec, seed=0)
+    x = model_input(torch.rand(5, 1, 8, generator=torch.Generator().manual_seed(0)), 2)  # (T, B, C, L)
+    assert dense_macs(model, x) == 2 * (96 + 192 + 48)
+    small = shrink(model, [[0, 2], [1, 3]])  # 2 channels each: 8*2*3 + 4*2*6 + 8*3 = 48 + 48 + 24
+    assert dense_macs(small, x) == 2 * (48 + 48 + 24)
+    report = compare_speed(model, small, x, repeats=2, warmup=0, threads=1)  # runs; no timing is checked
+    assert len(report.times_a) == len(report.times_b) == 2 and report.batch_size == 5
 
 
 def test_compare_speed_finds_the_ratio_of_two_known_durations_and_restores_state():

@@ -105,6 +105,30 @@ def test_add_noise_clamps_and_checks():
         add_noise(x, 0.1, n[..., :2])
 
 
+def test_add_noise_on_sequences_with_and_without_a_clamp():
+    x = torch.tensor([[[-1.5, 0.25, 2.0]]])  # (N, C, L), standardized values
+    n = torch.tensor([[[1.0, -1.0, 0.5]]])
+    assert torch.equal(add_noise(x, 0.5, n, clamp=None), torch.tensor([[[-1.0, -0.25, 2.25]]]))
+    assert torch.equal(add_noise(x, 0.5, n, clamp=(-1.0, 2.0)), torch.tensor([[[-1.0, -0.25, 2.0]]]))
+    with pytest.raises(ValueError, match=r"clamp=\(1.0, 0.0\): expected None or \(low, high\)"):
+        add_noise(x, 0.5, n, clamp=(1.0, 0.0))
+
+
+def test_noise_on_sequences_refuses_a_clamp_the_data_do_not_fit():
+    gen = torch.Generator().manual_seed(0)
+    seqs = Split(torch.randn(8, 1, 12, generator=gen), torch.arange(8) % 2)  # standardized, outside [0, 1]
+    spec = VGGSpec(in_shape=(1, 12), num_classes=2, features=(4, "P"), neuron=NeuronSpec(threshold=0.5))
+    model = build(spec, seed=0)
+    cfg = CFG.replace(T=2)
+    with pytest.raises(ValueError, match=r"split.x spans \[-.*\], outside clamp=\(0.0, 1.0\).*clamp=None"):
+        accuracy_under_noise(model, seqs, [0.1], cfg)
+    accs = accuracy_under_noise(model, seqs, [0.0, 0.5], cfg, clamp=None)
+    assert accs[0.0] == evaluate(model, seqs, cfg)  # sigma 0 is the clean input, unclamped
+    assert accuracy_under_noise(model, seqs, [0.5], cfg, clamp=None)[0.5] == accs[0.5]  # seeded
+    unit = Split((seqs.x - seqs.x.min()) / (seqs.x.max() - seqs.x.min()), seqs.y)  # in [0, 1]: the default works
+    assert accuracy_under_noise(model, unit, [0.0], cfg)[0.0] == evaluate(model, unit, cfg)
+
+
 def test_noise_lowers_the_accuracy_of_a_trained_snn(tiny):
     model = build(small_spec(tiny), seed=0)
     cfg = CFG.replace(epochs=3, T=4, lr=1e-2)

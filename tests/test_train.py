@@ -1,15 +1,18 @@
 """Trainer, checkpoints and ANN-to-SNN conversion."""
 
 import pytest
+import snntorch as snn
 import torch
 
 import snnkit.train as trainer
 from snnkit.convert import activation_percentiles, convert
 from snnkit.data import load_dataset
 from snnkit.encoding import direct
-from snnkit.models import NeuronSpec, VGGSpec, build, lif_layers
+from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build, lif_layers
 from snnkit.compress.masks import masks_of, prune_global
 from snnkit.compress.quant import quant_records, quantize_model, quantizer_of
+from snnkit.compress.surgery import shrink
+from snnkit.interop import Layer, SequentialSpec, from_snntorch
 from snnkit.data import Split
 from snnkit.train import DATA_VAL, CheckpointError, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint
 
@@ -142,6 +145,30 @@ def test_checkpoint_roundtrips_masks_alone_and_under_quantization(tmp_path, digi
             assert torch.equal(layer.weight[saved[name] == 0], torch.zeros(int((saved[name] == 0).sum())))
 
 
+def test_checkpoint_of_an_imported_snntorch_net_compressed_here(tmp_path):
+    """An imported net (a SequentialSpec with per-layer neurons, learnable per-channel thresholds)
+    shrunk, pruned and quantized: saved and loaded, it is the same net."""
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 6, 5), torch.nn.BatchNorm1d(6), torch.nn.MaxPool1d(2),
+        snn.Leaky(beta=0.8, threshold=torch.linspace(0.5, 1.0, 6).reshape(6, 1), learn_threshold=True,
+                  init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Flatten(), torch.nn.Linear(6 * 18, 12), snn.Leaky(beta=0.9, init_hidden=True),
+        torch.nn.Linear(12, 4))
+    net = shrink(from_snntorch(seq, (1, 40)), [[0, 2, 3, 5], list(range(0, 12, 2))])
+    prune_global(net, 0.5)
+    net, _ = quantize_model(net, 4, skip=["first"])
+    loaded, extra = load_checkpoint(save_checkpoint(tmp_path / "imported.ckpt", net, source="snntorch"))
+    assert type(loaded.spec).__name__ == "SequentialSpec" and loaded.spec == net.spec
+    assert loaded.spec.widths == [4, 6] and extra == {"source": "snntorch"}
+    assert list(masks_of(loaded)) == list(masks_of(net)) and _same_records(quant_records(loaded), quant_records(net))
+    x = torch.randn(3, 2, 1, 40, generator=torch.Generator().manual_seed(1))  # (T, B, C, L)
+    net.eval(), loaded.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+    assert list(trainer.CHECKPOINT_SPECS) == ["VGGSpec", "ResNetSpec", "SequentialSpec"]
+
+
 def test_damaged_checkpoints_raise_one_error_that_names_the_file(tmp_path, digits):
     good = save_checkpoint(tmp_path / "good.ckpt", build(spec_for(digits), seed=0))
     data = good.read_bytes()
@@ -190,6 +217,33 @@ def test_conversion_sets_percentile_thresholds_and_rescales_weights(digits):
     torch.testing.assert_close(layers[7].weight, ann.body.layers[7].weight * pct["body.layers.4"])
     with pytest.raises(ValueError, match="takes an ANN"):
         convert(snn, x)
+
+
+def test_conversion_rescales_1d_convs_and_converts_imported_nets():
+    spec = VGGSpec(in_shape=(1, 8), num_classes=3, features=(3, "P", 4), neuron=NeuronSpec(beta=1.0))
+    ann = build(spec, spiking=False, seed=0)
+    x = torch.rand(32, 1, 8, generator=torch.Generator().manual_seed(0))  # (B, C, L)
+    pct = activation_percentiles(ann, x, 99.0)
+    snn_net = convert(ann, x, 99.0, mode="thresholds")
+    layers, twin = snn_net.body.layers, ann.body.layers  # conv1d, LIF, pool, conv1d, LIF, flatten, linear
+    assert torch.equal(layers[0].weight, twin[0].weight)  # reads the analog input
+    torch.testing.assert_close(layers[3].weight, twin[3].weight * pct["body.layers.1"])  # reads conv1's spikes
+    torch.testing.assert_close(layers[6].weight, twin[6].weight * pct["body.layers.4"])
+    assert layers[1].threshold.item() == pytest.approx(pct["body.layers.1"])
+    # an imported net's layer list is a chain too; batch norm rules out the weight normalisation
+    imported = SequentialSpec((1, 8), (Layer.of("conv1d", 3, kernel_size=3), Layer.of("batchnorm1d"),
+                                       Layer.of("lif", neuron=NeuronSpec()), Layer.of("flatten"),
+                                       Layer.of("linear", 3)))
+    imp_ann = build(imported, spiking=False, seed=0).eval()
+    converted = convert(imp_ann, x, 99.0, mode="thresholds")
+    assert type(converted.spec) is SequentialSpec and converted.spiking
+    torch.testing.assert_close(converted.body.layers[4].weight,
+                               imp_ann.body.layers[4].weight * activation_percentiles(imp_ann, x, 99.0)["body.layers.2"])
+    with pytest.raises(ValueError, match="mode='weights' needs a net without batch-norm"):
+        convert(imp_ann, x)
+    res = build(ResNetSpec(in_shape=(1, 8), num_classes=3, stem=2, stages=(2,), blocks=(1,)), spiking=False)
+    with pytest.raises(ValueError, match="convert\\(\\) supports chain-shaped nets .* got a ResNetSpec"):
+        convert(res, x)
 
 
 def test_conversion_of_a_deep_net_keeps_the_ann_accuracy(digits):

@@ -4,7 +4,7 @@ Importances that look at activity (PCA of membrane potentials, SVS of spike maps
 membrane magnitudes, attention) all start here: run the model on some inputs and keep,
 for every LIF layer, its membrane potential or its spikes averaged over the T steps::
 
-    mem = layer_activity(snn, data.train.x[:256], T=25)                  # {layer: (N, C, H, W)}
+    mem = layer_activity(snn, data.train.x[:256], T=25)       # {layer: (N, C, H, W), (N, C, L) or (N, C)}
     spk = layer_activity(snn, data.train.x[:256], T=25, kind="spikes")
 
 :func:`prunable_layers` names the activation layers whose widths a spec lists, i.e. the layers
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..encoding import model_input
-from ..models import LIF, ResNetSpec, VGGSpec, is_spiking, lif_layers
+from ..models import CONV_TYPES, LIF, ResNetSpec, is_chain, is_spiking, lif_layers
 from ..recording import recording
 
 __all__ = ["KINDS", "layer_activity", "prunable_layers", "batches"]
@@ -52,8 +52,8 @@ def layer_activity(
 ) -> dict[str, Tensor]:
     """Every LIF layer's membrane potential or spikes, averaged over the T steps, per sample.
 
-    For a layer whose per-step tensor is (T, B, C, H, W) the result is (N, C, H, W), for a
-    linear layer (T, B, C) it is (N, C): ``sum_t U[t] / T`` (U[t] as the layer records it,
+    For a layer whose per-step tensor is (T, B, C, H, W) the result is (N, C, H, W), on
+    sequences (T, B, C, L) it is (N, C, L), for a linear layer (T, B, C) it is (N, C): ``sum_t U[t] / T`` (U[t] as the layer records it,
     before that step's reset; membrane units, the threshold is one spike's worth) or
     ``sum_t S[t] / T`` (the firing rate, in spikes per step) or ``sum_t |U[t]| / T``
     (``kind="membrane-magnitude"``, the mean L1 membrane potential). The model runs in eval mode
@@ -61,7 +61,7 @@ def layer_activity(
 
     Args:
         model: a spiking network (:func:`snnkit.models.build` with ``spiking=True``).
-        x: static inputs (N, C, H, W) in [0, 1] (cut into ``batch_size`` chunks), event
+        x: static inputs (N, C, H, W) or sequences (N, C, L) (cut into ``batch_size`` chunks), event
             inputs (N, T0, 2, H, W), a :class:`~snnkit.data.Split`, or an iterable of
             batches (tensors or ``(x, y)`` pairs).
         T: time steps to simulate, >= 1.
@@ -96,19 +96,49 @@ def layer_activity(
 def prunable_layers(model: nn.Module) -> list[str]:
     """Names of the activation layers whose widths are ``model.spec.widths``, in that order.
 
-    The LIF layers of an SNN, the ReLUs of its ANN twin (same module names). VGG: the
-    activation after every conv and hidden linear layer (not an output LIF of readout
-    "spike"). ResNet: the ``act1`` of every block.
+    The LIF layers of an SNN, the ReLUs of its ANN twin (same module names). A chain
+    (:func:`snnkit.models.is_chain`: a VGG spec, or a :class:`~snnkit.interop.SequentialSpec`
+    of an imported net): the activation after every conv and linear layer but the output
+    layer (a pooling, batch-norm or dropout layer may sit between them). ResNet: the
+    ``act1`` of every block.
+
+    Raises:
+        ValueError: a model not built from one of those specs, or a chain whose hidden conv or
+            linear layer has no activation of its own before the next conv/linear layer, or
+            only after a ``Flatten`` (then the neuron does not see the layer's channels), naming
+            the layer.
     """
     spec = getattr(model, "spec", None)
     kind = LIF if is_spiking(model) else nn.ReLU
-    names = [n for n, m in model.named_modules() if isinstance(m, kind)]
-    if isinstance(spec, VGGSpec):
-        chosen = names[: len(spec.widths)]
-    elif isinstance(spec, ResNetSpec):
-        chosen = [n for n in names if n.endswith(".act1")]
+    if isinstance(spec, ResNetSpec):
+        chosen = [n for n, m in model.named_modules() if isinstance(m, kind) and n.endswith(".act1")]
+    elif is_chain(spec):
+        chosen = _chain_activations(model, kind)
     else:
-        raise ValueError(f"model.spec={spec!r}: expected a model built from a VGGSpec or ResNetSpec")
+        raise ValueError(f"model.spec is a {type(spec).__name__}: expected a model built from a VGGSpec, a "
+                         "ResNetSpec or a SequentialSpec (snnkit.interop)")
     if len(chosen) != len(spec.widths):
         raise ValueError(f"found {len(chosen)} prunable activation layers for {len(spec.widths)} widths in {spec}")
+    return chosen
+
+
+def _chain_activations(model: nn.Module, kind: type[nn.Module]) -> list[str]:
+    """The activation (of type ``kind``) each hidden conv/linear layer of a chain feeds, in order."""
+    layers = list(model.body.layers)
+    names = {m: n for n, m in model.named_modules()}
+    weighted = [i for i, m in enumerate(layers) if isinstance(m, (*CONV_TYPES, nn.Linear))]
+    chosen = []
+    for i, j in zip(weighted, weighted[1:]):  # every conv/linear layer but the last, and the next one
+        between = layers[i + 1: j]
+        act = next((m for m in between if isinstance(m, kind)), None)
+        what = f"{names[layers[i]]} ({type(layers[i]).__name__})"
+        if act is None:
+            raise ValueError(f"{what} has no {kind.__name__} layer before the next conv/linear layer; channel "
+                             "pruning needs every hidden conv/linear layer followed by its own neuron")
+        flat = next((m for m in between[: between.index(act)] if isinstance(m, nn.Flatten)), None)
+        if flat is not None:
+            raise ValueError(f"{what} reaches its {kind.__name__} layer {names[act]} only after the Flatten "
+                             f"{names[flat]}, so the neuron sees positions x channels, not channels; channel "
+                             "pruning needs the neuron before the flatten")
+        chosen.append(names[act])
     return chosen

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..encoding import model_input
-from ..models import Net, is_spiking
+from ..models import CONV_TYPES, LIF, Net, is_spiking
 from ..recording import recording
 
 __all__ = [
@@ -56,12 +56,13 @@ def attention_map(features: Tensor, *, flatten: bool = True) -> Tensor:
     """The attention map of an activation: channel-summed squares, flattened, L2-normalised.
 
     Args:
-        features: (B, C, H, W) (or any (B, C, ...) with spatial dimensions).
-        flatten: return (B, H*W) (the form the loss uses); False keeps (B, H, W), to show.
+        features: (B, C, H, W), (B, C, L) on sequences (or any (B, C, ...) with spatial
+            dimensions).
+        flatten: return (B, H*W) (the form the loss uses); False keeps (B, H, W) or (B, L), to show.
 
     Returns:
-        (B, H*W): ``a = sum_c F[:, c]^2`` flattened, divided by its L2 norm per sample
-        (an all-zero activation gives an all-zero map).
+        (B, H*W) or (B, L): ``a = sum_c F[:, c]^2`` flattened, divided by its L2 norm per
+        sample (an all-zero activation gives an all-zero map).
     """
     if features.dim() < 3:
         raise ValueError(f"features of shape {tuple(features.shape)}: expected (B, C, H, W), "
@@ -105,9 +106,11 @@ def attention_loss(student: Mapping[str, Tensor], meta: Mapping[str, Tensor], we
 def attention_layers(model: nn.Module) -> list[str]:
     """Names of the activation modules right after every convolution, in forward order.
 
-    The ReLU (ANN) or LIF layer (SNN) that follows each Conv2d, with a batch-norm between
-    them allowed. Names are shared between a network and its spiking twin. Residual nets
-    are not covered (their block outputs are not module outputs of the top-level body).
+    The ReLU (ANN) or LIF layer (SNN) that a convolution (1-D or 2-D,
+    :data:`snnkit.models.CONV_TYPES`) feeds: the first activation after it, with batch-norm,
+    pooling or dropout between them allowed (an imported net may pool before its neuron).
+    Names are shared between a network and its spiking twin. Residual nets are not covered
+    (their block outputs are not module outputs of the top-level body).
     """
     layers = list(getattr(getattr(model, "body", None), "layers", []))
     if not layers:
@@ -115,9 +118,11 @@ def attention_layers(model: nn.Module) -> list[str]:
     names = {m: n for n, m in model.named_modules()}
     out, after_conv = [], False
     for layer in layers:
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, CONV_TYPES):
             after_conv = True
-        elif after_conv and not isinstance(layer, (nn.BatchNorm2d, nn.Identity)):
+        elif isinstance(layer, (nn.Linear, nn.Flatten)):
+            after_conv = False  # what follows is no longer the convolution's map
+        elif after_conv and isinstance(layer, (nn.ReLU, LIF)):
             out.append(names[layer])
             after_conv = False
     if not out:
@@ -165,7 +170,8 @@ def attention_maps(
     encoding: str = "direct",
     flatten: bool = True,
 ) -> dict[str, Tensor]:
-    """Attention maps of ``model`` on a batch ``x`` (B, C, H, W): ``{layer: (B, H*W)}``.
+    """Attention maps of ``model`` on a batch ``x`` (B, C, H, W) or (B, C, L): ``{layer: (B, H*W)}``
+    (or (B, L) on sequences).
 
     An ANN sees ``x``; an SNN sees ``model_input(x, T, encoding)`` and its maps are those of
     the firing rates. Runs in eval mode (the training flag is restored).

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import torch
-from torch import nn
 
 from ..encoding import model_input
 from ..metrics import hardware
@@ -61,7 +60,7 @@ from ..metrics.energy import energy, energy_per_op
 from ..metrics.ops import measure
 from ..models import Net
 from ..train import TrainConfig, evaluate
-from ..weights import count_nonzero, quant_records
+from ..weights import count_nonzero, quant_records, weight_layers
 from .core import Compressed, compress
 from .importance import Inputs, score
 from .planners import plan
@@ -299,7 +298,7 @@ def method_row(run: Compressed, base: Base, x: torch.Tensor | None = None, *,
     formats = list(hardware.STORAGE_FORMATS.names()) if storage_formats is None else list(storage_formats)
     priced = {f: hardware.inference_energy(loads, f, "mean") for f in formats}
     best = min(formats, key=lambda f: priced[f].total)
-    n_layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in run.model.modules())
+    n_layers = len(weight_layers(run.model))
     return {
         "accuracy": evaluate(run.model, base.data.test, cfg),
         "compression": count_nonzero(base.snn, weights_only=True) / max(1, count_nonzero(run.model, weights_only=True)),

@@ -31,7 +31,8 @@ name                levels    data   a channel's (or weight's) score
 ``pca-variance``    channel   yes    variance of its time-averaged membrane potential; the
                                      scores carry the cumulative PCA variance curves that the
                                      ``"variance"`` planner reads (Chowdhury et al. 2021)
-``svs``             channel   yes    mean rank of its time-averaged spike maps (Wei et al. 2025)
+``svs``             channel   yes    mean rank of its time-averaged spike maps (Wei et al. 2025);
+                                     not on sequences (1 x L maps, see :func:`spike_map_rank`)
 ``sca``             channel   yes    mean L1 membrane potential (the SCA baseline of Wei et al.)
 ``attention``       channel   yes    its share of the layer's attention map, the mean squared
                                      firing rate (Zagoruyko and Komodakis; Kundu et al. 2021)
@@ -43,7 +44,7 @@ name                levels    data   a channel's (or weight's) score
 
 Adding one: a frozen dataclass subclass of :class:`Importance` registered by name, with
 ``levels``, ``needs_data`` and ``channel_scores`` and/or ``weight_scores``; its options are
-its fields. :func:`score_stability` says how much an importance's scores agree across
+its fields; one that cannot score some networks says so in :meth:`Importance.check`. :func:`score_stability` says how much an importance's scores agree across
 input batches.
 """
 from __future__ import annotations
@@ -67,6 +68,7 @@ __all__ = [
     "LEVELS",
     "Importance",
     "Inputs",
+    "SVS_ON_SEQUENCES",
     "Scores",
     "feeding_layers",
     "l1_filter_scores",
@@ -146,7 +148,8 @@ class Importance:
 
     Class attributes: ``name`` (its registry name), ``levels`` (what it can score, the first
     being its default), ``needs_data`` (whether it records the network on inputs).
-    Subclasses implement :meth:`channel_scores` and/or :meth:`weight_scores`.
+    Subclasses implement :meth:`channel_scores` and/or :meth:`weight_scores`, and
+    :meth:`check` if some networks cannot be scored.
     """
 
     name: ClassVar[str] = ""
@@ -172,6 +175,7 @@ class Importance:
                              "inputs=Inputs(x, T=...) (a batch, the time steps, the encoding)")
         if inputs is not None and not isinstance(inputs, Inputs):
             raise ValueError(f"inputs={type(inputs).__name__}: expected snnkit.compress.importance.Inputs or None")
+        self.check(model)
         if level == "weight":
             names = prunable_weights(model)
             return Scores(self.name, "weight", tuple(names), tuple(self.weight_scores(model, inputs, names)))
@@ -184,6 +188,12 @@ class Importance:
             values = [s.abs().flatten(1).sum(1) for s in self.weight_scores(model, inputs, names)]
             curves = None
         return Scores(self.name, "channel", tuple(layers), tuple(values), None if curves is None else tuple(curves))
+
+    @classmethod
+    def check(cls, model: nn.Module) -> None:
+        """Raise ValueError, saying why, if this importance cannot score ``model``; the
+        base class scores every network. Called before scoring, and by methods that train
+        before they score (so that a refusal comes before the training)."""
 
     def channel_scores(self, model: nn.Module, inputs: Inputs | None,
                        layers: list[str]) -> tuple[list[Tensor], list[Tensor] | None]:
@@ -246,8 +256,26 @@ def _activity(model: nn.Module, inputs: Inputs, kind: str) -> dict[str, Tensor]:
 # pure maths: activity in, scores out
 
 
+#: Why SVS refuses sequences (:func:`spike_map_rank`, :meth:`SVS.check`).
+SVS_ON_SEQUENCES = (
+    "SVS is not applicable on sequences: the time-averaged spike map of a 1-D channel is 1 x L, whose "
+    "rank is at most 1, so its score would only say whether the channel fired at all and most channels "
+    "would tie; score sequence models with 'sca', 'attention', 'pca-variance' or 'l1' instead"
+)
+
+
 def spike_map_rank(maps: Tensor, eps: float = 1e-6) -> Tensor:
     """Rank of every sample's time-averaged spike map, per channel.
+
+    QP-SNN's SVS (Wei et al. 2025) averages a channel's spikes over time into an h x w
+    matrix and counts its singular values. On sequences there is no matrix: a 1-D
+    channel's map is 1 x L, of rank 0 (silent) or 1 (fired somewhere), so the rank says
+    only whether the channel fired at all, almost always yes, and cannot rank channels.
+    Maps (N, C, L) are refused for that reason (:data:`SVS_ON_SEQUENCES`) rather than
+    scored with a number that looks like SVS and is not. (Taking the per-step T x L spike
+    map instead would be a different criterion, bounded by the few time steps these nets
+    use, not the paper's.) Linear layers are kept as the paper's method meets them in a
+    VGG's classifier: a 1 x 1 map, rank 1 when the neuron fired.
 
     Args:
         maps: time-averaged spikes ``sum_t S[t] / T`` (spikes per step, in [0, 1]) of shape
@@ -258,7 +286,12 @@ def spike_map_rank(maps: Tensor, eps: float = 1e-6) -> Tensor:
 
     Returns:
         ``(N, C)`` float32 ranks, integers in [0, min(H, W)].
+
+    Raises:
+        ValueError: maps of any other shape; (N, C, L) maps of a 1-D conv with the reason above.
     """
+    if maps.dim() == 3:
+        raise ValueError(f"spike maps of shape {tuple(maps.shape)} (N, C, L): {SVS_ON_SEQUENCES}")
     if maps.dim() not in (2, 4):
         raise ValueError(f"spike maps of shape {tuple(maps.shape)}: expected (N, C, H, W) or (N, C)")
     if not eps >= 0:
@@ -321,7 +354,8 @@ def pairwise_cosine(vectors: Tensor) -> float:
 def feeding_layers(model: nn.Module) -> dict[str, str]:
     """``{prunable layer: the Conv/Linear module whose output channels it receives}``.
 
-    VGG: the conv or hidden linear layer before the activation; ResNet: the block's ``conv1``.
+    A chain (VGG, or an imported net's SequentialSpec): the conv or hidden linear layer before
+    the activation; ResNet: the block's ``conv1``.
     """
     wanted = set(prunable_layers(model))
     out, last = {}, None
@@ -367,12 +401,19 @@ class SVS(Importance):
     sample's time-averaged spike map, averaged over all samples (:func:`svs_scores`).
 
     A linear hidden layer has 1 x 1 maps: its score is the fraction of samples on which the
-    channel fires at all.
+    channel fires at all. A network on sequences (1-D convolutions) is refused: its maps are
+    1 x L, where the rank says no more than that (:func:`spike_map_rank`).
     """
 
     name: ClassVar[str] = "svs"
     needs_data: ClassVar[bool] = True
     eps: float = 1e-6
+
+    @classmethod
+    def check(cls, model: nn.Module) -> None:
+        conv = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv1d)), None)
+        if conv is not None:
+            raise ValueError(f"importance 'svs' on a network with 1-D convolutions ({conv}): {SVS_ON_SEQUENCES}")
 
     def channel_scores(self, model, inputs, layers):
         spikes = _activity(model, inputs, "spikes")

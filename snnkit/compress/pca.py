@@ -25,8 +25,9 @@ def feature_matrix(a: Tensor) -> Tensor:
     """Arrange a layer's activity as observations x features with channels as features.
 
     Args:
-        a: activity of shape ``(N, C, H, W)`` (conv layer), ``(N, C, *spatial)``
-            in general, or ``(N, C)`` (fully connected layer).
+        a: activity of shape ``(N, C, H, W)`` (conv layer), ``(N, C, L)`` (1-D conv
+            layer on sequences: ``(N*L, C)`` out), ``(N, C, *spatial)`` in general, or
+            ``(N, C)`` (fully connected layer).
 
     Returns:
         ``(N*H*W, C)`` for conv activity (row ``(n*H + h)*W + w`` holds

@@ -30,7 +30,7 @@ from ..models import Net
 from ..train import TrainConfig, evaluate
 from ..weights import Skip, quant_records
 from .core import METHODS, Compressed, Run, compress
-from .importance import with_seed
+from .importance import IMPORTANCES, with_seed
 from .planners import select, train_inputs
 from .quant import quantize_model
 from .surgery import shrink
@@ -93,6 +93,7 @@ def quantize_prune(
     finetune = cfg.epochs if finetune_epochs is None else finetune_epochs
     if isinstance(finetune, bool) or not isinstance(finetune, int) or not 0 <= finetune <= cfg.epochs:
         raise ValueError(f"finetune_epochs={finetune_epochs!r}: expected an integer in [0, cfg.epochs={cfg.epochs}]")
+    IMPORTANCES.get(importance).check(model)  # a refusal before any training, not after it
     quantized = bool(quant_records(model))
     if quantized and order == "prune-then-quantize":
         raise ValueError("order='prune-then-quantize' needs a full-precision model; this one is quantized "

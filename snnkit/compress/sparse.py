@@ -64,13 +64,14 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..convert import MODE, PERCENTILE
-from ..models import Net, VGGSpec, build
+from ..models import Net, build, is_chain
 from ..neurons import LIF
 from ..recipes import spiking_stage
 from ..train import History, TrainConfig, fit
-from ..weights import apply_masks, count_nonzero, masks_of
+from ..weights import LAYER_TYPES, apply_masks, count_nonzero, masks_of
 from .attention import AttentionTransfer
 from .core import METHODS, Compressed, Run, compress
 from .masks import prunable_weights
@@ -148,20 +149,25 @@ class SparseConfig:
 def sparse_weights(model: nn.Module, granularity: str = "irregular") -> list[str]:
     """Names of the weights a mask of ``granularity`` covers.
 
-    "irregular": every Conv2d and Linear weight. "channel": all but the output layer (its
-    outputs are the classes); the net must have no biases and no batch-norm, since a
-    removed channel must output exactly zero.
+    "irregular": every conv (1-D or 2-D) and linear weight. "channel": all but the output
+    layer (its outputs are the classes) of a chain (a VGG net or an imported net's
+    SequentialSpec, :func:`snnkit.models.is_chain`); the net must have no biases and no
+    batch-norm, since a removed channel must output exactly zero.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity={granularity!r}: expected one of {GRANULARITIES}")
     if granularity == "irregular":
         return prunable_weights(model)
     spec = getattr(model, "spec", None)
-    if not isinstance(spec, VGGSpec):
-        raise ValueError(f"channel granularity needs a VGG-style net from snnkit.models.build; got {spec!r}")
-    if spec.bias or spec.batch_norm:
+    if not is_chain(spec):
+        raise ValueError(f"channel granularity needs a chain-shaped net (a VGGSpec or SequentialSpec) from "
+                         f"snnkit.models.build; got a {type(spec).__name__}")
+    biased = [n for n, m in model.named_modules() if isinstance(m, LAYER_TYPES) and m.bias is not None]
+    norms = [n for n, m in model.named_modules() if isinstance(m, _BatchNorm)]
+    if biased or norms:
         raise ValueError(f"channel granularity needs a net without biases and batch-norm (a removed channel "
-                         f"must output zero); got bias={spec.bias}, batch_norm={spec.batch_norm}")
+                         f"must output zero); got biases in {biased or 'no layer'} and batch-norm layers "
+                         f"{norms or 'none'}")
     return prunable_weights(model, skip="last")
 
 

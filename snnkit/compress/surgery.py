@@ -13,17 +13,21 @@ weight, bias and running statistics, the per-channel leak and threshold of the L
 (:attr:`NeuronSpec.per_channel`), and the matching input columns of the next layer. The
 shrunk model is an ordinary ``Net``: it trains, copies, pickles and checkpoints like any
 other, and it computes what the masked model computes. Exactly, wherever the conv and
-linear sums are exact: the tests check ``torch.equal`` on VGG and ResNet SNNs with weights
-on a 1/32 grid. With arbitrary weights a kernel may add a layer's terms in another order
+linear sums are exact: the tests check ``torch.equal`` on VGG and ResNet SNNs, on images
+and on sequences, with weights on a 1/32 grid. With arbitrary weights a kernel may add a layer's terms in another order
 for another channel count, so outputs can differ in the last bit (seen on the ANN twin,
 about 2e-9; the SNNs tested here still matched exactly).
 
 Which tensors are cut (:func:`channel_plan`):
 
-* VGG (a chain): conv or hidden linear layer ``i`` loses output channels, its batch norm
-  and LIF the same channels, layer ``i + 1`` the same input channels. After the last conv,
-  the flatten turns channel ``c`` of a (C, H, W) map into the columns ``c*H*W ... c*H*W +
-  H*W - 1`` of the first linear layer; those columns are cut.
+* A chain (:func:`snnkit.models.is_chain`: a VGG spec, or the
+  :class:`~snnkit.interop.SequentialSpec` of an imported snntorch net): conv or hidden linear
+  layer ``i`` loses output channels, its batch norm and LIF the same channels (pooling and
+  dropout between them have nothing to cut), layer ``i + 1`` the same input channels. After
+  the last conv, the flatten turns channel ``c`` of a map with ``P`` positions per channel
+  ((C, H, W): ``P = H*W``; a sequence (C, L): ``P = L``) into the columns ``c*P ... c*P +
+  P - 1`` of the first linear layer; those columns are cut. 1-D convolutions are cut like
+  2-D ones (their weights are (C_out, C_in, k)).
 * ResNet: a prunable width is a block's *inner* width (``ResNetSpec.widths``): the block's
   ``conv1`` loses output channels, ``bn1`` and ``act1`` the same, ``conv2`` the same input
   channels. Nothing else in the network sees those channels.
@@ -64,8 +68,9 @@ from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..models import LIF, BasicBlock, Net, ResNetSpec, VGGSpec, build
+from ..models import CONV_TYPES, LIF, BasicBlock, Net, ResNetSpec, build, is_chain
 from ..weights import apply_masks, apply_records, masks_of, quant_records, remove_quantizers
 from .activity import prunable_layers
 from .planners import Selection
@@ -90,11 +95,12 @@ def kept_channels(model: Net, selection: Selection | Sequence[Sequence[int]]) ->
     sequence of kept channel indices per width in ``model.spec.widths``.
     """
     spec = getattr(model, "spec", None)
-    if not isinstance(spec, (VGGSpec, ResNetSpec)):
-        raise ValueError(f"model.spec={spec!r}: expected a model built from a VGGSpec or ResNetSpec")
+    if not (is_chain(spec) or isinstance(spec, ResNetSpec)):
+        raise ValueError(f"model.spec is a {type(spec).__name__}: expected a model built from a VGGSpec, a "
+                         "ResNetSpec or a SequentialSpec (snnkit.interop)")
     widths = list(spec.widths)
+    layers = prunable_layers(model)  # also checks that every width has its own neuron to cut
     if isinstance(selection, Selection):
-        layers = prunable_layers(model)
         if list(selection.layers) != layers or list(selection.original) != widths:
             raise ValueError(f"selection for layers {selection.layers} of widths {selection.original}: expected "
                              f"one made on this model (layers {layers}, widths {widths})")
@@ -116,9 +122,10 @@ def kept_channels(model: Net, selection: Selection | Sequence[Sequence[int]]) ->
 def channel_plan(model: Net, selection: Selection | Sequence[Sequence[int]]) -> dict[str, Cut]:
     """``{module name: Cut}`` for every module that loses channels (others keep everything).
 
-    The rules are in the module docstring: VGG layers form a chain (with the flatten's
-    column mapping), a ResNet block's inner width touches ``conv1``, ``bn1``, ``act1``
-    and the input of ``conv2``.
+    The rules are in the module docstring: VGG layers and those of a
+    :class:`~snnkit.interop.SequentialSpec` form a chain (with the flatten's column mapping),
+    a ResNet block's inner width touches ``conv1``, ``bn1``, ``act1`` and the input of
+    ``conv2``. 1-D and 2-D convolutions alike (:data:`snnkit.models.CONV_TYPES`).
     """
     keeps = kept_channels(model, selection)
     widths = list(model.spec.widths)
@@ -129,7 +136,7 @@ def channel_plan(model: Net, selection: Selection | Sequence[Sequence[int]]) -> 
         for (i, block), k in zip(blocks, keeps):
             p = f"body.layers.{i}"
             plan[f"{p}.conv1"] = Cut(k, None)
-            if isinstance(block.bn1, nn.BatchNorm2d):
+            if isinstance(block.bn1, _BatchNorm):
                 plan[f"{p}.bn1"] = Cut(k, None)
             plan[f"{p}.act1"] = Cut(k, None)
             plan[f"{p}.conv2"] = Cut(None, k)
@@ -140,7 +147,7 @@ def channel_plan(model: Net, selection: Selection | Sequence[Sequence[int]]) -> 
     nxt = iter(zip(keeps, widths))
     for i, m in enumerate(layers):
         name = f"body.layers.{i}"
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (*CONV_TYPES, nn.Linear)):
             inp = current
             if isinstance(m, nn.Linear) and flattened_from is not None and current is not None:
                 hw = m.in_features // flattened_from  # positions per channel of the flattened map
@@ -149,7 +156,7 @@ def channel_plan(model: Net, selection: Selection | Sequence[Sequence[int]]) -> 
             k, c = next(nxt, (None, None))
             plan[name] = Cut(k, inp)
             current, channels = k, (c if c is not None else channels)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, LIF)):
+        elif isinstance(m, (_BatchNorm, LIF)):
             if current is not None:
                 plan[name] = Cut(current, None)
         elif isinstance(m, nn.Flatten):

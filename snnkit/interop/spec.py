@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..models import NeuronSpec
+from ..train import CHECKPOINT_SPECS
 
 __all__ = ["Layer", "SequentialSpec", "LAYER_KINDS", "MODULE_KINDS", "check_in_shape"]
 
@@ -275,3 +276,7 @@ def _out_shape(module: nn.Module, layer: Layer, shape: tuple[int, ...]) -> tuple
     y = module.eval()(torch.zeros((1, *shape)))
     module.train(was)
     return tuple(y.shape[1:])
+
+
+# checkpoints of imported nets (snnkit.train.save_checkpoint / load_checkpoint)
+CHECKPOINT_SPECS.register("SequentialSpec", SequentialSpec.from_dict)

@@ -65,7 +65,7 @@ from torch import Tensor, nn
 
 from ..recording import recording
 from ..registry import Registry
-from ..weights import effective_weight
+from ..weights import LAYER_TYPES, effective_weight
 from .ops import fanout
 
 __all__ = [
@@ -428,7 +428,6 @@ def inference_energy(loads: list[LayerLoad], storage_format: str = "dense", dens
 # measuring a model
 
 
-_LAYERS = (nn.Conv2d, nn.Linear)
 
 
 def profile(model: nn.Module, x: Tensor, bits: int | Mapping[str, int]) -> list[LayerLoad]:
@@ -455,7 +454,7 @@ def profile(model: nn.Module, x: Tensor, bits: int | Mapping[str, int]) -> list[
     if x.dim() < 3:
         raise ValueError(f"input of shape {tuple(x.shape)}: expected (T, B, ...) for an SNN")
     T, B = int(x.shape[0]), int(x.shape[1])
-    names = {m: n for n, m in model.named_modules() if isinstance(m, _LAYERS)}
+    names = {m: n for n, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
     if isinstance(bits, Mapping):
         unknown = set(bits) - set(names.values())
         if unknown:
