@@ -464,6 +464,19 @@ def layer_labels(model: nn.Module) -> dict[str, str]:
     return out
 
 
+def lif_labels(model: nn.Module) -> dict[str, str]:
+    """Short names of the LIF layers, keyed by module name: each LIF layer takes the label
+    (:func:`layer_labels`) of the Conv or Linear layer that feeds it, ``{"body.layers.1":
+    "conv1", ...}``, so per-layer spike counts read in the paper's words."""
+    labels, out, last = layer_labels(model), {}, None
+    for name, m in model.named_modules():
+        if name in labels:
+            last = labels[name]
+        elif isinstance(m, LIF):
+            out[name] = last or name
+    return out
+
+
 @contextlib.contextmanager
 def probe(model: nn.Module, fn: Callable[[str, torch.Tensor, torch.Tensor], None]) -> Iterator[None]:
     """Call ``fn(name, spikes, membranes)`` for every LIF layer during forward passes.

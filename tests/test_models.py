@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from snnkit.encoding import direct, model_input
-from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build, layer_labels, lif_layers, probe, readout
+from snnkit.models import (NeuronSpec, ResNetSpec, VGGSpec, build, layer_labels, lif_labels, lif_layers, probe,
+                           readout)
 from snnkit.neurons import LIF
 
 SPEC = VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(16, "P", 32, "P"), hidden=(20,))
@@ -141,6 +142,8 @@ def test_vgg_1d_parameter_count_by_hand_shapes_and_pruned_rebuild():
     assert ann(torch.rand(3, 1, 40)).shape == (3, 10)
     assert layer_labels(m) == {"body.layers.0": "conv1", "body.layers.3": "conv2", "body.layers.7": "fc3",
                                "body.layers.9": "fc4"}
+    # every LIF layer is named for the layer feeding it; the readout layer has none
+    assert lif_labels(m) == {"body.layers.1": "conv1", "body.layers.4": "conv2", "body.layers.8": "fc3"}
     with pytest.raises(ValueError, match=r"expected \(T, B, C, L\) for in_shape \(1, 40\)"):
         m(torch.rand(3, 1, 40))
     with pytest.raises(ValueError, match=r"expected \(B, C, L\)"):
