@@ -169,13 +169,20 @@ def test_compressed_export_writes_zeros_levels_and_records(tmp_path):
     assert (from_nir(back)(x) - expected).abs().max().item() == 0.0
 
 
-def test_graph_table_describes_each_node_with_its_numbers():
+def test_graph_table_describes_each_node_with_its_numbers(tmp_path):
     net = vgg()
     prune_global(net, 0.7)
     qnet, _ = quantize_model(net, bits=2)
     graph = to_nir(qnet, dt=1e-3)
     rows = {r["node"]: r for r in graph_table(graph)}
     assert list(rows) == list(graph.nodes)
+    # read back from a file, the nodes come in alphabetical order; the table follows the edges
+    back = read_nir(write_nir(graph, tmp_path / "q.nir"))
+    assert list(back.nodes) != list(graph.nodes) and [r["node"] for r in graph_table(back)] == list(graph.nodes)
+    assert graph_table(back) == list(rows.values())
+    res = [r["node"] for r in graph_table(to_nir(resnet()))]  # shortcuts: both branches before their sum
+    assert res.index("conv5") < res.index("lif5") and res.index("conv6") < res.index("lif5")  # conv6: shortcut conv
+    assert res.index("conv3") < res.index("lif3") and res[0] == "input" and res[-1] == "output"
     assert [rows[n]["shape"] for n in ("input", "conv1", "pool1", "flatten1", "fc4")] == ["2x12x12", "8x12x12",
                                                                                         "8x6x6", "108", "5"]
     nonzero = int((qnet.body.layers[0].weight != 0).sum())  # the masked, quantized conv1 as it runs

@@ -326,6 +326,23 @@ def _weights_text(node: nir.NIRNode) -> str:
     return text
 
 
+def _forward_order(graph: nir.NIRGraph) -> list[str]:
+    """Node names in an order that follows the edges (inputs before the nodes they feed; ties
+    and nodes on a cycle in the graph's own order). A graph read from a file lists its nodes
+    alphabetically, which says nothing about the order data flows in."""
+    names = list(graph.nodes)
+    pending = {n: sum(1 for _, b in graph.edges if b == n) for n in names}
+    order: list[str] = []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in order and pending[n] == 0]
+        nxt = ready[0] if ready else next(n for n in names if n not in order)  # a cycle: break it in list order
+        order.append(nxt)
+        for a, b in graph.edges:
+            if a == nxt and b in pending:
+                pending[b] -= 1
+    return order
+
+
 def graph_table(graph: nir.NIRGraph) -> list[dict[str, str]]:
     """What a NIR graph holds, one row per node in words, for a reader to check the mapping.
 
@@ -334,7 +351,8 @@ def graph_table(graph: nir.NIRGraph) -> list[dict[str, str]]:
             :func:`to_nir` writes; other nodes get their type only).
 
     Returns:
-        rows ``{"node", "type", "shape", "holds"}``: the node's name, its NIR type, the
+        rows ``{"node", "type", "shape", "holds"}``, in the order data flows through the
+        graph (inputs before the nodes they feed): the node's name, its NIR type, the
         shape of one sample it outputs (no batch dimension, e.g. ``8x12x12``), and what it
         holds: weights (shape, non-zero count, quantization codes from the metadata), pooling
         windows, and a LIF node's tau (ms), r, v_leak, v_threshold and v_reset with the leak
@@ -343,7 +361,8 @@ def graph_table(graph: nir.NIRGraph) -> list[dict[str, str]]:
     """
     dt = float(graph.metadata.get("dt", DEFAULT_DT)) if graph.metadata else DEFAULT_DT
     rows = []
-    for name, node in graph.nodes.items():
+    for name in _forward_order(graph):
+        node = graph.nodes[name]
         out = next(iter(node.output_type.values()), None) if getattr(node, "output_type", None) else None
         if isinstance(node, (nir.Conv1d, nir.Conv2d)):
             holds = (f"{_weights_text(node)}, stride {_dims(np.atleast_1d(node.stride))}, "
