@@ -107,3 +107,5 @@ def test_metric_panels_one_axis_per_metric_one_bar_per_model():
         plots.metric_panels(rows, {"spikes": "spikes [count]"})
     with pytest.raises(ValueError, match="rows has 0 models"):
         plots.metric_panels({}, {"accuracy": "accuracy"})
+    big = plots.metric_panels({"dense": {"energy_nj": 5109.39}, "pruned": {"energy_nj": 999.6}}, {"energy_nj": "nJ"})
+    assert [t.get_text() for t in big.axes[0].texts] == ["5,109", "1,000"]  # not 1e+03

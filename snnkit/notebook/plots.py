@@ -209,7 +209,8 @@ def bars(values: Mapping[str, float], ylabel: str, title: str = "", log: bool = 
 
 def metric_panels(rows: Mapping[str, Mapping[str, float]], metrics: Mapping[str, str], title: str = "") -> Figure:
     """Several models side by side on metrics of different units: one panel per metric, with
-    its own axis, and one bar per model labelled with its value (3 significant digits).
+    its own axis, and one bar per model labelled with its value (3 significant digits, whole
+    numbers with thousands separators from 100 on: ``24.1``, ``1.65``, ``5,109``).
 
     Bars keep one colour per model across the panels, named once in a legend below them, so
     long model names never crowd the x axes.
@@ -238,7 +239,7 @@ def metric_panels(rows: Mapping[str, Mapping[str, float]], metrics: Mapping[str,
         ys = [float(rows[n][key]) for n in names]
         bars = ax.bar(range(len(names)), ys, color=colors, width=0.7)
         for i, y in enumerate(ys):
-            ax.annotate(f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8)
+            ax.annotate(f"{y:,.0f}" if abs(y) >= 100 else f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8)
         ax.set_xticks([])
         ax.set_ylabel(label, fontsize=9)
         ax.margins(y=0.18)  # room for the value labels
