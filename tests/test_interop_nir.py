@@ -14,8 +14,8 @@ from torch import nn
 from snnkit.compress.masks import masks_of, prune_global
 from snnkit.compress.quant import quant_records, quantize_model
 from snnkit.interop import (
-    DEFAULT_DT, Layer, SequentialSpec, fold_batch_norm, from_nir, lif_parameters, read_nir, run_snntorch, to_nir,
-    write_nir,
+    DEFAULT_DT, Layer, SequentialSpec, fold_batch_norm, from_nir, graph_table, lif_parameters, read_nir, run_snntorch,
+    to_nir, write_nir,
 )
 from snnkit.models import NeuronSpec, ResNetSpec, VGGSpec, build
 
@@ -169,6 +169,42 @@ def test_compressed_export_writes_zeros_levels_and_records(tmp_path):
     assert (from_nir(back)(x) - expected).abs().max().item() == 0.0
 
 
+def test_graph_table_describes_each_node_with_its_numbers(tmp_path):
+    net = vgg()
+    prune_global(net, 0.7)
+    qnet, _ = quantize_model(net, bits=2)
+    graph = to_nir(qnet, dt=1e-3)
+    rows = {r["node"]: r for r in graph_table(graph)}
+    assert list(rows) == list(graph.nodes)
+    # read back from a file, the nodes come in alphabetical order; the table follows the edges
+    back = read_nir(write_nir(graph, tmp_path / "q.nir"))
+    assert list(back.nodes) != list(graph.nodes) and [r["node"] for r in graph_table(back)] == list(graph.nodes)
+    assert graph_table(back) == list(rows.values())
+    res = [r["node"] for r in graph_table(to_nir(resnet()))]  # shortcuts: both branches before their sum
+    assert res.index("conv5") < res.index("lif5") and res.index("conv6") < res.index("lif5")  # conv6: shortcut conv
+    assert res.index("conv3") < res.index("lif3") and res[0] == "input" and res[-1] == "output"
+    assert [rows[n]["shape"] for n in ("input", "conv1", "pool1", "flatten1", "fc4")] == ["2x12x12", "8x12x12",
+                                                                                        "8x6x6", "108", "5"]
+    nonzero = int((qnet.body.layers[0].weight != 0).sum())  # the masked, quantized conv1 as it runs
+    w = graph.nodes["conv1"].weight
+    assert int(np.count_nonzero(w)) == nonzero < 144 and w.shape == (8, 2, 3, 3)
+    assert rows["conv1"]["holds"] == (f"weight 8x2x3x3, {nonzero} of 144 non-zero, 2-bit uniform codes "
+                                      "(3 levels used), stride 1x1, padding 1x1")
+    assert rows["fc4"]["type"] == "Affine" and rows["fc4"]["holds"].startswith("weight 5x16, ")
+    assert rows["pool1"]["holds"] == "kernel 2x2, stride 2x2"
+    # beta 0.9 at dt = 1 ms: tau = dt / (1 - beta) = 10 ms, r = tau / dt = 10
+    assert rows["lif1"]["holds"] == ("tau 10 ms, r 10, v_leak 0, v_threshold 1, v_reset 0: "
+                                     "leak 0.9 per step of 1 ms")
+    # per-channel leaks 0.5 and 0.75 at the default dt (0.1 ms): tau 0.2 and 0.4 ms, shown as ranges
+    spec = SequentialSpec((2, 4), (Layer.of("conv1d", 2, kernel_size=1),
+                                   Layer.of("lif", neuron=NeuronSpec(beta=0.5, reset="zero", per_channel=True))))
+    pc = build(spec, seed=0)
+    with torch.no_grad():
+        pc.body.layers[1].beta.copy_(torch.tensor([0.5, 0.75]))
+    lif = graph_table(to_nir(pc))[2]
+    assert lif["holds"].startswith("tau 0.2-0.4 ms, r 2-4,") and lif["holds"].endswith("leak 0.5-0.75 per step of 0.1 ms")
+
+
 def test_from_nir_refuses_what_snnkit_cannot_hold():
     g = to_nir(resnet())
     with pytest.raises(ValueError, match="node 'lif1' has 1 inputs and 2 outputs: snnkit reads chains"):
@@ -188,11 +224,6 @@ def test_from_nir_refuses_what_snnkit_cannot_hold():
 # --- other readers -------------------------------------------------------------------
 
 
-def _per_sample(run, x: torch.Tensor) -> torch.Tensor:
-    """Run a reader on one unbatched sample at a time (NIR's Flatten has no batch dimension)."""
-    return torch.stack([run(x[:, b]) for b in range(x.shape[1])], 1)
-
-
 @pytest.mark.parametrize("make", [vgg, resnet, conv1d], ids=["vgg", "resnet", "conv1d"])
 def test_snntorch_reads_the_graph_and_gives_the_same_spikes(make, capsys):
     from snntorch.import_nir import import_from_nir
@@ -206,8 +237,8 @@ def test_snntorch_reads_the_graph_and_gives_the_same_spikes(make, capsys):
     reader = import_from_nir(to_nir(net))
     leaks = [m for m in reader.modules() if type(m).__name__ == "Leaky"]
     assert len(leaks) == len(rates) and all(m.reset_mechanism == "zero" and not m.reset_delay for m in leaks)
-    out = _per_sample(lambda s: run_snntorch(reader, s), x)
-    assert (out - expected).abs().max().item() == 0.0
+    out = run_snntorch(reader, x, per_sample=True)  # NIR's Flatten has no batch dimension
+    assert out.shape == expected.shape and (out - expected).abs().max().item() == 0.0
     # beta = 1 - dt/tau, cast to float32 by nirtorch, is snnkit's leak to the last bit
     assert leaks[0].beta.dtype == torch.float32
     assert torch.equal(leaks[0].beta.flatten()[0], net.body.layers[1].beta.detach())
@@ -219,6 +250,11 @@ def test_snntorch_reader_assumes_dt_1e_4():
     reader = import_from_nir(to_nir(vgg(), dt=1e-3))  # a valid graph for dt = 1 ms ...
     leak = next(m for m in reader.modules() if type(m).__name__ == "Leaky")
     assert leak.beta.flatten()[0].item() == pytest.approx(1 - 1e-4 / 1e-2)  # ... read with dt = 0.1 ms: 0.99
+
+
+def _per_sample(run, x: torch.Tensor) -> torch.Tensor:
+    """Run a reader on one unbatched sample at a time (NIR's Flatten has no batch dimension)."""
+    return torch.stack([run(x[:, b]) for b in range(x.shape[1])], 1)
 
 
 def _norse_run(module, x: torch.Tensor) -> torch.Tensor:

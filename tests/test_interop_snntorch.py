@@ -203,6 +203,21 @@ def test_export_of_a_pruned_and_quantized_net_uses_zeros_and_levels():
     assert (out != expected).float().mean().item() <= 0.01 and expected.sum() > 0
 
 
+def test_run_snntorch_per_sample_runs_each_sequence_alone():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(6, 5), leaky(0.8), nn.Linear(5, 3), leaky(0.7, output=True))
+    x = torch.rand(7, 4, 6) * 2  # (T, B, features): a Linear takes unbatched samples too
+    with torch.no_grad():
+        out, mems = run_snntorch(seq, x, membranes=True)
+        each, each_mems = run_snntorch(seq, x, membranes=True, per_sample=True)
+        alone = run_snntorch(seq, x[:, 2])  # (T, features)
+    assert each.shape == (7, 4, 3) and 0 < out.sum() < out.numel()
+    assert torch.allclose(each, out) and torch.equal(each[:, 2], alone)
+    assert list(each_mems) == ["1", "3"] and torch.allclose(each_mems["1"], mems["1"])
+    with pytest.raises(ValueError, match=r"per_sample=True needs x of shape \(T, B, ...\); got shape \(7,\)"):
+        run_snntorch(seq, torch.rand(7), per_sample=True)
+
+
 def test_export_refuses_what_a_sequential_cannot_hold():
     from snnkit.models import ResNetSpec
     res = build(ResNetSpec(in_shape=(1, 8, 8), num_classes=3, stages=(4,), blocks=(1,), stem=4))

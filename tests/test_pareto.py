@@ -65,6 +65,8 @@ def test_pareto_plot_draws_points_front_highlight_and_floor():
     ax = pareto_plot(ROWS, "T", methods=["pca", "random"], colors={"pca": "red", "random": "blue"})
     assert ax.get_xlim() == (5.0, 7.0)  # one integer cost: a window of +-1 around it
     assert {"pca", "random"} < set(ax.get_legend_handles_labels()[1])
+    assert sorted(t.get_text() for t in ax.texts) == ["pca", "random"]  # each point named beside it
+    assert list(pareto_plot(ROWS, "T", methods=["pca", "random"], point_labels=False).texts) == []  # legend only
     assert "dense" not in ax.get_legend_handles_labels()[1]
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="at least one method"):

@@ -87,3 +87,25 @@ def test_data_grid_draws_one_row_per_set_and_one_sample_per_class():
     assert axes[3].get_ylabel().endswith("2 classes\nSNN 0.900")
     with pytest.raises(ValueError, match="split='dev'"):
         plots.data_grid([seq], split="dev")
+
+
+def test_metric_panels_one_axis_per_metric_one_bar_per_model():
+    rows = {"dense": {"accuracy": 91.0, "size_kb": 24.0, "energy_uj": 1.66},
+            "DuQ, 2 bits": {"accuracy": 80.0, "size_kb": 1.65, "energy_uj": 0.27}}
+    fig = plots.metric_panels(rows, {"accuracy": "test accuracy [%]", "size_kb": "size [kB]",
+                                     "energy_uj": "energy [uJ]"}, "before and after")
+    assert len(fig.axes) == 3
+    assert [ax.get_ylabel() for ax in fig.axes] == ["test accuracy [%]", "size [kB]", "energy [uJ]"]
+    assert [[p.get_height() for p in ax.patches] for ax in fig.axes] == [[91.0, 80.0], [24.0, 1.65], [1.66, 0.27]]
+    assert [t.get_text() for t in fig.axes[1].texts] == ["24", "1.65"]
+    assert fig.axes[0].get_ylim()[0] == 0 and fig.axes[0].get_ylim()[1] > 91.0  # room for the labels
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["dense", "DuQ, 2 bits"]
+    # a model keeps its colour in every panel
+    assert fig.axes[0].patches[1].get_facecolor() == fig.axes[2].patches[1].get_facecolor()
+    assert fig.texts[0].get_text() == "before and after"
+    with pytest.raises(ValueError, match=r"model 'dense' has no value for \['spikes'\]"):
+        plots.metric_panels(rows, {"spikes": "spikes [count]"})
+    with pytest.raises(ValueError, match="rows has 0 models"):
+        plots.metric_panels({}, {"accuracy": "accuracy"})
+    big = plots.metric_panels({"dense": {"energy_nj": 5109.39}, "pruned": {"energy_nj": 999.6}}, {"energy_nj": "nJ"})
+    assert [t.get_text() for t in big.axes[0].texts] == ["5,109", "1,000"]  # not 1e+03

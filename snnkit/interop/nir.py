@@ -63,7 +63,8 @@ from ..compress.quant import QuantRecord, quant_records, remove_quantizers
 from ..models import LIF, BasicBlock, Net, NeuronSpec, ResNetSpec, VGGSpec, build
 from .spec import Layer, SequentialSpec
 
-__all__ = ["DEFAULT_DT", "to_nir", "write_nir", "read_nir", "from_nir", "lif_parameters", "fold_batch_norm"]
+__all__ = ["DEFAULT_DT", "to_nir", "write_nir", "read_nir", "graph_table", "from_nir", "lif_parameters",
+           "fold_batch_norm"]
 
 #: The time step (seconds) a graph is written for by default: the one snntorch's reader assumes.
 DEFAULT_DT = 1e-4
@@ -302,6 +303,91 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
         return nir.read(path)
     except (OSError, KeyError, ValueError) as err:
         raise ValueError(f"{path}: not a readable NIR file ({type(err).__name__}: {err})") from err
+
+
+def _span(values: np.ndarray, fmt: str, scale: float = 1.0) -> str:
+    """``fmt`` of the one value of ``values`` (times ``scale``), or ``low-high`` when they differ."""
+    v = np.asarray(values, dtype=np.float64) * scale
+    lo, hi = float(v.min()), float(v.max())
+    return format(lo, fmt) if lo == hi else f"{format(lo, fmt)}-{format(hi, fmt)}"
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return "x".join(str(int(n)) for n in shape)
+
+
+def _weights_text(node: nir.NIRNode) -> str:
+    w = np.asarray(node.weight)
+    text = f"weight {_dims(w.shape)}, {int(np.count_nonzero(w)):,} of {w.size:,} non-zero"
+    meta = getattr(node, "metadata", None) or {}
+    if "quant_bits" in meta:
+        levels = np.unique(np.asarray(meta["quant_codes"])).size
+        text += f", {int(meta['quant_bits'])}-bit {meta['quant_scheme']} codes ({levels} levels used)"
+    return text
+
+
+def _forward_order(graph: nir.NIRGraph) -> list[str]:
+    """Node names in an order that follows the edges (inputs before the nodes they feed; ties
+    and nodes on a cycle in the graph's own order). A graph read from a file lists its nodes
+    alphabetically, which says nothing about the order data flows in."""
+    names = list(graph.nodes)
+    pending = {n: sum(1 for _, b in graph.edges if b == n) for n in names}
+    order: list[str] = []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in order and pending[n] == 0]
+        nxt = ready[0] if ready else next(n for n in names if n not in order)  # a cycle: break it in list order
+        order.append(nxt)
+        for a, b in graph.edges:
+            if a == nxt and b in pending:
+                pending[b] -= 1
+    return order
+
+
+def graph_table(graph: nir.NIRGraph) -> list[dict[str, str]]:
+    """What a NIR graph holds, one row per node in words, for a reader to check the mapping.
+
+    Args:
+        graph: a graph from :func:`to_nir` or :func:`read_nir` (any graph of the node types
+            :func:`to_nir` writes; other nodes get their type only).
+
+    Returns:
+        rows ``{"node", "type", "shape", "holds"}``, in the order data flows through the
+        graph (inputs before the nodes they feed): the node's name, its NIR type, the
+        shape of one sample it outputs (no batch dimension, e.g. ``8x12x12``), and what it
+        holds: weights (shape, non-zero count, quantization codes from the metadata), pooling
+        windows, and a LIF node's tau (ms), r, v_leak, v_threshold and v_reset with the leak
+        per step ``1 - dt/tau`` they stand for at the graph's ``dt`` (``metadata["dt"]``,
+        else :data:`DEFAULT_DT`). A value that differs between neurons is shown as its range.
+    """
+    dt = float(graph.metadata.get("dt", DEFAULT_DT)) if graph.metadata else DEFAULT_DT
+    rows = []
+    for name in _forward_order(graph):
+        node = graph.nodes[name]
+        out = next(iter(node.output_type.values()), None) if getattr(node, "output_type", None) else None
+        if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+            holds = (f"{_weights_text(node)}, stride {_dims(np.atleast_1d(node.stride))}, "
+                     f"padding {_dims(np.atleast_1d(node.padding))}")
+        elif isinstance(node, (nir.Affine, nir.Linear)):
+            holds = _weights_text(node) + (", bias" if isinstance(node, nir.Affine) else ", no bias")
+        elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+            holds = f"kernel {_dims(np.atleast_1d(node.kernel_size))}, stride {_dims(np.atleast_1d(node.stride))}"
+        elif isinstance(node, nir.Flatten):
+            holds = f"start_dim {node.start_dim}, end_dim {node.end_dim} (one sample, no batch dimension)"
+        elif isinstance(node, nir.LIF):
+            holds = (f"tau {_span(node.tau, '.4g', 1e3)} ms, r {_span(node.r, '.4g')}, v_leak {_span(node.v_leak, 'g')}, "
+                     f"v_threshold {_span(node.v_threshold, '.4g')}, v_reset {_span(node.v_reset, 'g')}: "
+                     f"leak {_span(1.0 - dt / np.asarray(node.tau, dtype=np.float64), '.4g')} per step of "
+                     f"{dt * 1e3:g} ms")
+        elif isinstance(node, nir.IF):
+            holds = (f"r {_span(node.r, '.4g')}, v_threshold {_span(node.v_threshold, '.4g')}, "
+                     f"v_reset {_span(node.v_reset, 'g')}: no leak")
+        elif isinstance(node, (nir.Input, nir.Output)):
+            holds = "one sample, no batch dimension"
+        else:
+            holds = ""
+        rows.append({"node": name, "type": type(node).__name__, "shape": "" if out is None else _dims(out),
+                     "holds": holds})
+    return rows
 
 
 # ---------------------------------------------------------------------------------------

@@ -327,8 +327,8 @@ def _reset_states(model: nn.Module) -> None:
             m.reset_mem()
 
 
-def run_snntorch(model: nn.Module, x: torch.Tensor, *,
-                 membranes: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def run_snntorch(model: nn.Module, x: torch.Tensor, *, membranes: bool = False,
+                 per_sample: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run a per-step snntorch model over a sequence from rest.
 
     Every snntorch neuron's state is reset first; the model is called on ``x[t]`` for each
@@ -341,10 +341,25 @@ def run_snntorch(model: nn.Module, x: torch.Tensor, *,
         x: (T, B, ...) input, or (T, ...) for a model that takes unbatched samples.
         membranes: also return ``{module name: (T, ...) membranes}`` of every ``Leaky``
             (read after each step: snntorch's ``mem``, before the next step's reset).
+        per_sample: ``x`` is (T, B, ...) but the model takes one sample without a batch
+            dimension (snntorch's reader of NIR graphs: NIR's ``Flatten`` has no batch
+            dimension, so it becomes ``torch.nn.Flatten(0)``). Each sequence ``x[:, b]`` is
+            then run alone, from rest, and the outputs (and membranes) are stacked on dim 1.
 
     Returns:
         the outputs (T, ...), and with ``membranes`` the dict of membranes.
+
+    Raises:
+        ValueError: ``per_sample`` with an ``x`` of fewer than 2 dimensions.
     """
+    if per_sample:
+        if x.dim() < 2:
+            raise ValueError(f"per_sample=True needs x of shape (T, B, ...); got shape {tuple(x.shape)}")
+        runs = [run_snntorch(model, x[:, b], membranes=True) for b in range(x.shape[1])]
+        out = torch.stack([r[0] for r in runs], 1)
+        if not membranes:
+            return out
+        return out, {n: torch.stack([r[1][n] for r in runs], 1) for n in runs[0][1]}
     _reset_states(model)
     leaks = [(n, m) for n, m in model.named_modules() if type(m) is snn.Leaky]
     outs, mems = [], {n: [] for n, _ in leaks}

@@ -92,7 +92,8 @@ def pareto_plot(rows: Mapping[str, Mapping[str, float]], cost: str, score: str =
                 spread: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
                 highlight: str | None = None, min_score: float | None = None, logx: bool = False,
                 colors: Mapping[str, Any] | None = None, xlabel: str | None = None,
-                ylabel: str | None = None, title: str | None = None, ax: Any = None) -> Any:
+                ylabel: str | None = None, title: str | None = None, ax: Any = None,
+                point_labels: bool = True) -> Any:
     """Draw ``score`` against ``cost`` for ``methods``, with the Pareto front; returns the axes.
 
     Args:
@@ -107,6 +108,8 @@ def pareto_plot(rows: Mapping[str, Mapping[str, float]], cost: str, score: str =
         colors: ``{method: color}``, so that a method keeps its colour when the selection
             changes (default: the matplotlib cycle over ``rows``).
         ax: axes to draw into (default: a new figure's).
+        point_labels: write each method's name beside its point (turn off where points lie
+            close together and the legend names them).
 
     Raises:
         ValueError: no method to draw, or a method not in ``rows``.
@@ -130,7 +133,8 @@ def pareto_plot(rows: Mapping[str, Mapping[str, float]], cost: str, score: str =
         yerr = [[y - err[score][0]], [err[score][1] - y]] if score in err else None
         ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", ms=7, capsize=3, color=palette.get(n), label=n,
                     zorder=3)
-        ax.annotate(n, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+        if point_labels:
+            ax.annotate(n, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
     front = pareto_front(xs, ys)
     fx = [xs[i] for i in front]
     fy = [ys[i] for i in front]

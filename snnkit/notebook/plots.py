@@ -17,7 +17,8 @@ from matplotlib.ticker import MaxNLocator
 from ..neurons import lif_sequence
 from ..surrogate import ATan
 
-__all__ = ["samples", "data_grid", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars", "widths", "weight_levels"]
+__all__ = ["samples", "data_grid", "event_frames", "membrane_trace", "spike_raster", "sweep", "bars",
+           "metric_panels", "widths", "weight_levels"]
 
 
 def samples(ds, n: int | None = None, split: str = "train") -> Figure:
@@ -203,6 +204,51 @@ def bars(values: Mapping[str, float], ylabel: str, title: str = "", log: bool = 
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def metric_panels(rows: Mapping[str, Mapping[str, float]], metrics: Mapping[str, str], title: str = "") -> Figure:
+    """Several models side by side on metrics of different units: one panel per metric, with
+    its own axis, and one bar per model labelled with its value (3 significant digits, whole
+    numbers with thousands separators from 100 on: ``24.1``, ``1.65``, ``5,109``).
+
+    Bars keep one colour per model across the panels, named once in a legend below them, so
+    long model names never crowd the x axes.
+
+    Args:
+        rows: ``{model name: {metric key: value}}``, e.g. ``{"imported": {...}, "DuQ, 4 bits": {...}}``.
+        metrics: ``{metric key: axis label with unit}`` in panel order, e.g.
+            ``{"accuracy": "test accuracy [%]", "size_kb": "size [kB]"}``.
+        title: the figure's title.
+
+    Raises:
+        ValueError: no rows or no metrics, or a row without one of the metrics (named).
+    """
+    if not rows or not metrics:
+        raise ValueError(f"rows has {len(rows)} models and metrics {len(metrics)} entries: "
+                         "expected at least one of each")
+    for name, row in rows.items():
+        missing = [m for m in metrics if m not in row]
+        if missing:
+            raise ValueError(f"model {name!r} has no value for {missing}; it has {sorted(row)}")
+    names = list(rows)
+    colors = sns.color_palette("deep", len(names))
+    width = 0.6 + len(metrics) * (0.5 + 0.55 * len(names))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(width, 4.0), 3.0), squeeze=False)
+    for ax, (key, label) in zip(axes[0], metrics.items()):
+        ys = [float(rows[n][key]) for n in names]
+        bars = ax.bar(range(len(names)), ys, color=colors, width=0.7)
+        for i, y in enumerate(ys):
+            ax.annotate(f"{y:,.0f}" if abs(y) >= 100 else f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks([])
+        ax.set_ylabel(label, fontsize=9)
+        ax.margins(y=0.18)  # room for the value labels
+        if min(ys) >= 0:
+            ax.set_ylim(bottom=0)
+    fig.legend(bars, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
