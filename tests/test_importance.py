@@ -148,7 +148,7 @@ def test_resnet_prunes_the_inner_width_of_each_block():
 
 def test_registries_the_random_baseline_and_selections():
     assert set(IMPORTANCES) == {"pca-variance", "svs", "sca", "attention", "magnitude", "l1", "lamp", "random"}
-    assert set(PLANNERS) == {"layer", "global", "variance"}
+    assert set(PLANNERS) == {"layer", "global", "variance", "uniform+"}
     with pytest.raises(ValueError, match="unknown importance 'svd'; expected one of: pca-variance"):
         IMPORTANCES.get("svd")
     with pytest.raises(ValueError, match="importance 'random' takes no option \\['eps'\\]; its options are: seed"):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snnkit.compress import compress
-from snnkit.compress.iterative import RULES
+from snnkit.compress.iterative import RULES, uniform_plus_targets
 from snnkit.compress.masks import layer_sparsity, masks_of
 from snnkit.compress.planners import prune
 from snnkit.compress.schedules import iterative_sparsity
@@ -103,8 +103,49 @@ def test_lamp_and_uniform_differ_when_layers_are_spread_differently():
     assert layer_sparsity(net) == {"0.weight": 0.0, "1.weight": 0.75}
     prune_round(uniform, "uniform", 0.5)
     assert layer_sparsity(uniform) == {"0.weight": 0.5, "1.weight": 0.5}
-    assert tuple(RULES) == ("lamp", "global", "uniform")
+    assert tuple(RULES) == ("lamp", "global", "uniform", "uniform+")
     assert RULES["uniform"] == {"importance": "magnitude", "planner": "layer"}
+
+
+def test_uniform_plus_targets_by_hand():
+    # 25 % of 1000 remaining = 250 masked: the first layer keeps all 100, the middle layers
+    # (500 and 300) and the output (100) share one sparsity s with 500 s + 300 s + 100 s = 250
+    assert uniform_plus_targets([100, 500, 300, 100], [0, 0, 0, 0], 0.25) == [0, 139, 83, 28]
+    # 80 % of 1000: the output capped at 80 of its 100, so 800 s + 80 = 800, s = 0.9
+    assert uniform_plus_targets([100, 500, 300, 100], [0, 0, 0, 0], 0.8) == [0, 450, 270, 80]
+    # a second step: 50 % of the 750 remaining -> at least 625 masked in all (s ~ 0.695; the
+    # smallest common sparsity whose rounded counts reach 625 masks 626)
+    assert uniform_plus_targets([100, 500, 300, 100], [0, 139, 83, 28], 0.5) == [0, 348, 208, 70]
+    # more than the middle layers can give: each keeps one entry, the step masks less
+    assert uniform_plus_targets([100, 50, 50, 100], [0, 0, 0, 0], 0.9) == [0, 49, 49, 80]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sizes": [10, 10], "masked": [0, 0]}, "at least 3 layers"),
+    ({"masked": [0, 20, 0]}, "expected counts in"),
+    ({"sparsity": 1.0}, "sparsity=1.0"),
+    ({"output_cap": 1.5}, "output_cap=1.5"),
+])
+def test_uniform_plus_targets_names_bad_arguments(kwargs, match):
+    args = {"sizes": [10, 10, 10], "masked": [0, 0, 0], "sparsity": 0.5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        uniform_plus_targets(**args)
+
+
+def test_uniform_plus_rule_keeps_the_first_layer_dense_and_caps_the_output():
+    net = small_snn()
+    sizes = {n: p.numel() for n, p in net.named_parameters() if n.endswith("weight") and p.dim() > 1}
+    names = list(sizes)
+    for _ in range(6):  # 1 - 0.5^6 = 98.4 % of all weights
+        prune_round(net, "uniform+", 0.5)
+    sparsity = layer_sparsity(net, names)
+    assert sparsity[names[0]] == 0.0
+    assert sparsity[names[-1]] <= 0.8 + 1e-9
+    middle = [sparsity[n] for n in names[1:-1]]
+    assert min(middle) > 0.9
+    masked = sum(sparsity[n] * sizes[n] for n in names)
+    assert masked == pytest.approx(min(round(0.984375 * sum(sizes.values())),
+                                       sum(sizes[n] - 1 for n in names[1:-1]) + 0.8 * sizes[names[-1]]), abs=2)
 
 
 def test_rewind_point_is_the_state_after_that_epoch():

@@ -32,6 +32,8 @@ Registered (:data:`PLANNERS`):
   principal components explain ``threshold`` of its membrane potential's variance
   (:func:`~snnkit.compress.pca.components_needed`), its best-scored ones. The curves come from
   ``"pca-variance"`` scores, or ``curves=`` when another importance chooses the channels.
+* ``"uniform+"``: weights only, ``sparsity`` of all remaining weights spread as Uniform+ (the
+  first layer dense, the output layer capped); registered by :mod:`snnkit.compress.iterative`.
 """
 from __future__ import annotations
 
