@@ -156,7 +156,7 @@ def test_notebook_spec_reads_spec_defaults_and_datasets(tmp_path):
     assert (nb.value("epochs", "smoke"), nb.value("timesteps_sweep", "full")) == (3, [1, 2, 3, 4, 6, 8, 12, 16])
     assert nb.check("dataset").describe().startswith("one of 'digits', 'event-digits', 'event-gestures', 'mnist'")
     pca = runner.notebook_spec(REPO_ROOT / "notebooks" / "01_spatiotemporal_pca.ipynb")
-    assert pca.spec["variance_threshold"].describe() == "a number in (0, 1]" and pca.datasets == ("digits",)
+    assert pca.spec["variance_threshold"].describe() == "a number in (0, 1]" and pca.datasets == ("digits", "mnist-5k", "cifar10")
 
     # only SPEC and PROFILE_DEFAULTS are read: a name bound by nothing the reader can read is an error
     bad = nbformat.read(str(TINY), as_version=4)

@@ -12,7 +12,7 @@ import numpy as np
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from ..neurons import lif_sequence
 from ..surrogate import ATan
@@ -252,16 +252,26 @@ def metric_panels(rows: Mapping[str, Mapping[str, float]], metrics: Mapping[str,
     return fig
 
 
-def widths(labels: Sequence[str], series: Mapping[str, Sequence[int]], title: str = "") -> Figure:
-    """Grouped bars of layer widths, e.g. ``{"baseline": [64, 64], "PCA-pruned": [27, 24]}``."""
+def widths(labels: Sequence[str], series: Mapping[str, Sequence[int]], title: str = "", log: bool = False) -> Figure:
+    """Grouped bars of layer widths, e.g. ``{"baseline": [64, 64], "PCA-pruned": [27, 24]}``,
+    each bar labelled with its width (``log``: a log y axis, for widths of 2 beside 512)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     n = len(series)
     x = np.arange(len(labels))
     for i, (name, ws) in enumerate(series.items()):
-        ax.bar(x + (i - (n - 1) / 2) * 0.8 / n, list(ws), width=0.8 / n, label=name,
-               color=sns.color_palette()[i % 10])
+        bars = ax.bar(x + (i - (n - 1) / 2) * 0.8 / n, list(ws), width=0.8 / n, label=name,
+                      color=sns.color_palette()[i % 10])
+        ax.bar_label(bars, fontsize=7, padding=1)
     ax.set_xticks(x, list(labels))
-    ax.set(xlabel="layer", ylabel="width [channels or units]")
+    ax.set(xlabel="layer", ylabel="width [channels or units" + (", log scale]" if log else "]"))
+    if log:
+        ax.set_yscale("log")
+        top = max(max(ws) for ws in series.values())
+        ax.yaxis.set_major_locator(FixedLocator([v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+                                                 if v <= 2 * top]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.margins(y=0.15)
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
@@ -275,10 +285,12 @@ def weight_levels(w: torch.Tensor, levels: torch.Tensor, title: str = "", max_li
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     ax.hist(w.detach().flatten().cpu().numpy(), bins=80, color="C0", alpha=0.8)
     levels = levels.flatten().unique()
-    if len(levels) <= max_lines:
+    drawn = len(levels) <= max_lines
+    if drawn:
         for v in levels.tolist():
             ax.axvline(v, color="C3", lw=0.6, alpha=0.7)
     ax.set(xlabel="weight value [a.u.]", ylabel="weights [count]")
-    ax.set_title(title or f"{len(levels)} levels", fontsize=10)
+    note = "levels as red lines" if drawn else f"{len(levels)} levels, too dense to draw"
+    ax.set_title(f"{title} ({note})" if title else note, fontsize=10)
     fig.tight_layout()
     return fig
