@@ -7,11 +7,12 @@ float rounding:
 * **eager**: the whole-sequence autograd function :func:`snnkit.neurons.lif_sequence`, a
   handful of in-place tensor operations per step and a hand-written backward. It needs
   nothing but torch and starts at once.
-* **compiled**: the same recurrence written as pure functions over all T steps
-  (:func:`snnkit.neurons.lif_kernel` and its companions), each compiled by
+* **compiled**: the same recurrence written as pure functions over a few steps
+  (:func:`snnkit.neurons.lif_chunk` and its companions), each compiled by
   ``torch.compile`` into one loop over the neurons that reads the input current once and
-  writes each output once. A LIF layer followed by a 2-wide max or average pool also runs
-  the pool inside that loop, forward and backward (no full-size spike tensor, no pooling
+  writes each output once; the backward pass recomputes the membranes instead of keeping
+  (T, B, ...) of them. A LIF layer followed by a 2-wide max or average pool also runs the
+  pool inside that loop, forward and backward (no full-size spike tensor, no pooling
   indices, no zero-filled pooling gradient).
 
 Choosing (:func:`set_engine`, :func:`using`, or the environment variable
@@ -130,12 +131,13 @@ def use_compiled(neuron_steps: int) -> bool:
 
 def _compile(fn: Callable) -> Callable:
     if fn not in _compiled:
-        # one compiled kernel per T and option set; the sizes of B, C, H, W stay symbolic, so
-        # layers, batch sizes and the last partial batch share it. Each option set is a
+        # a kernel is compiled for fixed sizes first (fastest code), and again with symbolic
+        # sizes once another size comes (another layer, the last partial batch): torch's
+        # automatic dynamic shapes. Every option set (chunk length, reset, pool, layout) is a
         # recompile of the same function: allow more of them than dynamo's default 8
         config = torch._dynamo.config
         config.recompile_limit = max(getattr(config, "recompile_limit", 8), 64)
-        _compiled[fn] = torch.compile(fn, dynamic=True)
+        _compiled[fn] = torch.compile(fn)
     return _compiled[fn]
 
 

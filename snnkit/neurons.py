@@ -8,12 +8,13 @@ The maths lives in two pure functions and one thin module:
   backward over time. It gives exactly the spikes and membranes of repeated
   :func:`lif_step` calls and is what models use, because one autograd node for the whole
   recurrence is much cheaper than T small graphs.
-* :func:`lif_kernel`, :func:`lif_pool_kernel` and their gradients
-  (:func:`lif_kernel_grad`, :func:`lif_pool_kernel_grad`) are the same recurrence written
-  as pure functions over all T steps, for ``torch.compile``: each compiles into one loop
-  over the neurons. The pooled pair runs a following 2-wide max or average pool inside
-  that loop. :mod:`snnkit.engine` decides when they run (long runs) and falls back to
-  :func:`lif_sequence` where compiling fails.
+* :func:`lif_chunk`, :func:`lif_pool_chunk` and their gradients (:func:`lif_chunk_grad`,
+  :func:`lif_pool_chunk_grad`) are the same recurrence written as pure functions over a
+  few steps, for ``torch.compile``: each compiles into one loop over the neurons, and
+  :func:`lif_chunks_forward` / :func:`lif_chunks_backward` chain them over T. The pooled
+  pair runs a following 2-wide max or average pool inside that loop. :mod:`snnkit.engine`
+  decides when they run (long runs) and falls back to :func:`lif_sequence` where
+  compiling fails.
 * :class:`LIF` holds the parameters (leak, threshold, reset, surrogate) of one layer.
 
 Dynamics (matched to ``snntorch.Leaky`` with its default ``reset_delay=True``)::
@@ -36,11 +37,12 @@ from torch import nn
 from . import engine
 from .surrogate import Surrogate, get_surrogate
 
-__all__ = ["LIFState", "lif_step", "lif_sequence", "lif_kernel", "lif_kernel_grad", "lif_pool_kernel",
-           "lif_pool_kernel_grad", "LIF", "RESETS", "POOLS", "check_lif_params"]
+__all__ = ["LIFState", "lif_step", "lif_sequence", "lif_chunk", "lif_chunk_grad", "lif_pool_chunk",
+           "lif_pool_chunk_grad", "lif_chunks_forward", "lif_chunks_backward", "LIF", "RESETS", "POOLS",
+           "check_lif_params"]
 
 RESETS = ("subtract", "zero")
-#: the pools :func:`lif_pool_kernel` runs: 2-wide windows, stride 2, no padding
+#: the pools :func:`lif_pool_chunk` runs: 2-wide windows, stride 2, no padding
 POOLS = ("max", "avg")
 
 
@@ -244,63 +246,74 @@ def lif_sequence(
 
 
 # ---------------------------------------------------------------------------------------
-# kernels for torch.compile: pure functions of tensors over all T steps. Unrolled over T,
-# each compiles into one loop over the neurons that keeps a neuron's membrane in registers
-# from step to step. Sizes other than T stay symbolic (see snnkit.engine).
+# kernels for torch.compile: pure functions of tensors over a chunk of K steps (unrolled), each
+# compiled into one loop over the neurons that keeps a neuron's membrane in registers from
+# step to step. A chunk starts from the membrane the previous one ended with (zero before the
+# first: U = (0 beta + I) - 0 theta = I exactly, as the eager engine's first step), so one
+# compiled kernel serves every chunk and every T that K divides. The backward pass
+# recomputes the membranes of its chunk from that state and the input current instead of
+# reading (T, B, ...) membranes back from memory.
 
 
-def _membranes(current, beta, threshold, steps: int, constant: bool, subtract: bool) -> list[torch.Tensor]:
-    """U[0..T-1] in the eager engine's order of operations (so the spikes are identical)."""
-    mems: list[torch.Tensor] = []
-    mem = spk = current
-    for t in range(steps):
-        cur = current if constant else current[t]
-        if t == 0:
-            mem = cur  # U[-1] = 0, S[-1] = 0
-        elif subtract:
-            mem = (mem * beta + cur) - spk * threshold
-        else:
-            mem = (mem * (1 - spk)) * beta + cur
-        spk = (mem > threshold).to(cur.dtype)
-        mems.append(mem)
-    return mems
+def _advance(mem, spk, cur, beta, threshold, subtract: bool):
+    """U[t] from U[t-1], S[t-1] and I[t], in the eager engine's order of operations."""
+    if subtract:
+        return (mem * beta + cur) - spk * threshold
+    return (mem * (1 - spk)) * beta + cur
 
 
-def lif_kernel(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int, constant: bool,
-               subtract: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes and membranes (T, B, ...) of a LIF layer: :func:`lif_sequence`'s forward as one
-    pure function.
-
-    ``current`` is (T, B, ...), or (B, ...) held for ``steps`` steps when ``constant``;
-    ``beta`` and ``threshold`` broadcast against one step; ``subtract``: the reset.
-    """
-    mems = _membranes(current, beta, threshold, steps, constant, subtract)
-    mem_all = torch.stack(mems)
-    return (mem_all > threshold).to(mem_all.dtype), mem_all
-
-
-def _grad_over_time(local: torch.Tensor, mem_all: torch.Tensor, beta, threshold, constant: bool,
-                    subtract: bool) -> torch.Tensor:
-    """dL/dI from ``local`` = dL/dS[t] dS[t]/dU[t] (T, ...): ``g[t-1] = local[t-1] + g[t] dU[t]/dU[t-1]``,
-    with ``dU[t]/dU[t-1]`` = beta (subtract) or beta (1 - S[t-1]) (zero; the reset is detached).
-    With a constant current, the sum of g over the steps."""
-    T = local.shape[0]
-    acc = total = local[T - 1]
-    out = [acc]
-    for t in range(T - 1, 0, -1):
-        factor = beta if subtract else (1 - (mem_all[t - 1] > threshold).to(local.dtype)) * beta
-        acc = local[t - 1] + acc * factor
+def _back_over_time(mems: list, grads: list, acc, total, beta, threshold, surrogate: Surrogate, constant: bool,
+                    subtract: bool):
+    """dL/dI of the steps of a chunk, backwards: ``g[t] = dL/dS[t] g'(U[t] - theta) + g[t+1] dU[t+1]/dU[t]``
+    with ``dU[t+1]/dU[t]`` = beta (subtract) or beta (1 - S[t]) (zero; the reset is detached).
+    ``acc`` is g of the step after the chunk (zero after the last), ``total`` the running sum
+    of g over the later steps (constant current). Returns the chunk's g (in order), acc, total."""
+    out = []
+    for t in range(len(mems) - 1, -1, -1):
+        local = surrogate.grad(mems[t] - threshold) * grads[t]
+        factor = beta if subtract else (1 - (mems[t] > threshold).to(local.dtype)) * beta
+        acc = local + acc * factor
+        if constant:
+            total = total + acc
         out.append(acc)
-        total = total + acc
-    return total if constant else torch.stack(out[::-1])
+    return out[::-1], acc, total
 
 
-def lif_kernel_grad(mem_all: torch.Tensor, grad_spikes: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
-                    surrogate: Surrogate, constant: bool, subtract: bool) -> torch.Tensor:
-    """dL/dI of :func:`lif_kernel` from the membranes and dL/dS, both (T, B, ...): (T, B, ...),
-    or (B, ...) when ``constant``. Leak and threshold get no gradient here."""
-    local = surrogate.grad(mem_all - threshold) * grad_spikes
-    return _grad_over_time(local, mem_all, beta, threshold, constant, subtract)
+def lif_chunk(current: torch.Tensor, state: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int,
+              constant: bool, subtract: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``steps`` LIF steps from the membrane ``state`` (B, ...): spikes (steps, B, ...) and the
+    last membrane (B, ...).
+
+    ``current`` is (steps, B, ...), or (B, ...) at every step when ``constant``; ``beta`` and
+    ``threshold`` broadcast against one step; ``subtract``: the reset. Same spikes as
+    :func:`lif_sequence` (same order of floating-point operations).
+    """
+    mem = state
+    spk = (mem > threshold).to(mem.dtype)
+    spikes = []
+    for t in range(steps):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        spikes.append(spk)
+    return torch.stack(spikes), mem
+
+
+def lif_chunk_grad(current: torch.Tensor, state: torch.Tensor, grad_spikes: torch.Tensor, acc: torch.Tensor,
+                   total: torch.Tensor | None, beta: torch.Tensor, threshold: torch.Tensor, surrogate: Surrogate,
+                   constant: bool, subtract: bool):
+    """The backward pass of :func:`lif_chunk` from dL/dS (steps, B, ...): ``(dL/dI, acc, total)``
+    (see :func:`_back_over_time`); dL/dI is (steps, B, ...), or None when ``constant`` (then
+    ``total`` carries it). Leak and threshold get no gradient here."""
+    mem = state
+    spk = (mem > threshold).to(mem.dtype)
+    mems = []
+    for t in range(grad_spikes.shape[0]):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        mems.append(mem)
+    grads, acc, total = _back_over_time(mems, [grad_spikes[t] for t in range(len(mems))], acc, total, beta,
+                                        threshold, surrogate, constant, subtract)
+    return (None if constant else torch.stack(grads)), acc, total
 
 
 def _windows(x: torch.Tensor, dims: tuple[int, ...]) -> list[torch.Tensor]:
@@ -329,8 +342,8 @@ def _spread(pooled: torch.Tensor, dims: tuple[int, ...], sizes: tuple[int, ...])
 
 
 def _window_position(dims: tuple[int, ...], sizes: tuple[int, ...], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per element over ``dims``: its position in its window (scan order, uint8) and whether a
-    window covers it at all (False on a dropped odd row or column)."""
+    """Per element over ``dims``: its position in its window (scan order) and whether a window
+    covers it at all (False on a dropped odd row or column)."""
     pos = inside = None
     for i, (d, n) in enumerate(zip(dims, sizes)):
         idx = torch.arange(n, device=device)
@@ -339,94 +352,174 @@ def _window_position(dims: tuple[int, ...], sizes: tuple[int, ...], device) -> t
         ok = (idx < 2 * (n // 2)).view(shape)
         pos = p if pos is None else pos + p
         inside = ok if inside is None else inside & ok
-    return pos.to(torch.uint8), inside
+    return pos, inside
 
 
-def lif_pool_kernel(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int, constant: bool,
-                    subtract: bool, kind: str, dims: tuple[int, ...]):
-    """A LIF layer and the 2-wide pool after it, in one pass: what :func:`lif_kernel` then
-    ``max_pool``/``avg_pool`` (kernel 2, stride 2) over ``dims`` would give.
+def lif_pool_chunk(current: torch.Tensor, state: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+                   steps: int, constant: bool, subtract: bool, kind: str, dims: tuple[int, ...]):
+    """A LIF layer and the 2-wide pool after it (``kind`` "max" or "avg", kernel 2, stride 2,
+    over the negative ``dims``), ``steps`` steps in one pass: what :func:`lif_chunk` then
+    ``max_pool``/``avg_pool`` would give, without writing the unpooled spikes.
 
-    Returns the pooled spikes (T, B, ... halved along ``dims``) and the membranes
-    (T, B, ...); for ``kind="max"`` also the position of each window's first spike (the
-    index max pooling routes its gradient to; 0 for a window without spikes), uint8, as
-    ``(pooled, position, membranes)``. ``kind="avg"``: ``(pooled, membranes)``.
+    ``state`` holds the membranes window by window, (P, B, ... halved along ``dims``) for P
+    positions per window (zeros before the first chunk). Returns the pooled spikes
+    (steps, B, ... halved), for "max" the position (scan order, as a float) of each window's
+    first spike, where max pooling routes its gradient (0 when none fired; None for "avg"),
+    and the new state.
     """
-    mem_all = torch.stack(_membranes(current, beta, threshold, steps, constant, subtract))
-    fired = [w > threshold for w in _windows(mem_all, dims)]
-    if kind == "avg":
-        count = fired[0].to(mem_all.dtype)
-        for f in fired[1:]:
-            count = count + f.to(mem_all.dtype)
-        return count / len(fired), mem_all
-    anyone = fired[0]
-    for f in fired[1:]:
-        anyone = anyone | f
-    first = torch.zeros_like(fired[0], dtype=torch.uint8)
-    for k in range(len(fired) - 1, 0, -1):  # the earliest spike in scan order wins, as in max_pool
-        first = torch.where(fired[k], k, first).to(torch.uint8)
-    first = torch.where(fired[0], 0, first).to(torch.uint8)
-    return anyone.to(mem_all.dtype), first, mem_all
+    views = _windows(current, dims)
+    mems = [state[p] for p in range(len(views))]
+    spks = [(m > threshold).to(m.dtype) for m in mems]
+    pooled, firsts = [], []
+    for t in range(steps):
+        for p, v in enumerate(views):
+            mems[p] = _advance(mems[p], spks[p], v if constant else v[t], beta, threshold, subtract)
+            spks[p] = (mems[p] > threshold).to(mems[p].dtype)
+        if kind == "avg":
+            count = spks[0]
+            for s_ in spks[1:]:
+                count = count + s_
+            pooled.append(count / len(spks))  # exact: a small integer over 2 or 4
+            continue
+        fired = [s_ > 0 for s_ in spks]
+        anyone, first = fired[0], torch.zeros_like(mems[0])
+        for k in range(len(fired) - 1, 0, -1):  # the earliest spike in scan order wins, as in max_pool
+            anyone = anyone | fired[k]
+            first = torch.where(fired[k], float(k), first)
+        pooled.append(anyone.to(mems[0].dtype))
+        firsts.append(torch.where(fired[0], 0.0, first))
+    position = torch.stack(firsts) if kind == "max" else None
+    return torch.stack(pooled), position, torch.stack(mems)
 
 
-def lif_pool_kernel_grad(mem_all: torch.Tensor, position: torch.Tensor | None, grad_pooled: torch.Tensor,
-                         beta: torch.Tensor, threshold: torch.Tensor, surrogate: Surrogate, constant: bool,
-                         subtract: bool, kind: str, dims: tuple[int, ...]) -> torch.Tensor:
-    """dL/dI of :func:`lif_pool_kernel` from dL/d(pooled spikes): the pool's gradient (to the
-    first spike of a max window, or a 1/n share of an average) and the LIF's, in one pass."""
-    sizes = tuple(mem_all.shape[d] for d in dims)
+def lif_pool_chunk_grad(current: torch.Tensor, state: torch.Tensor, position: torch.Tensor | None,
+                        grad_pooled: torch.Tensor, acc: torch.Tensor, total: torch.Tensor | None, beta: torch.Tensor,
+                        threshold: torch.Tensor, surrogate: Surrogate, constant: bool, subtract: bool, kind: str,
+                        dims: tuple[int, ...]):
+    """The backward pass of :func:`lif_pool_chunk` from dL/d(pooled spikes): the pool's gradient
+    (to the first spike of a max window, or a 1/n share of an average) and the LIF's, in one
+    pass over the full-size neurons. Returns ``(dL/dI, acc, total)`` as :func:`lif_chunk_grad`."""
+    full = current if constant else current[0]
+    sizes = tuple(full.shape[d] for d in dims)
+    pos, inside = _window_position(dims, sizes, full.device)
+    mem = _spread(state[0], dims, sizes)
+    for p in range(1, state.shape[0]):  # the window-by-window state back on the neurons' grid
+        mem = torch.where(pos == p, _spread(state[p], dims, sizes), mem)
+    spk = (mem > threshold).to(mem.dtype)
+    mems = []
+    steps = grad_pooled.shape[0]
+    for t in range(steps):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        mems.append(mem)
     spread = _spread(grad_pooled, dims, sizes)
-    pos, inside = _window_position(dims, sizes, mem_all.device)
     if kind == "avg":
         grad_spikes = torch.where(inside, spread / 2 ** len(dims), 0.0)
     else:
         grad_spikes = torch.where(inside & (_spread(position, dims, sizes) == pos), spread, 0.0)
-    local = surrogate.grad(mem_all - threshold) * grad_spikes
-    return _grad_over_time(local, mem_all, beta, threshold, constant, subtract)
+    grads, acc, total = _back_over_time(mems, [grad_spikes[t] for t in range(steps)], acc, total, beta, threshold,
+                                        surrogate, constant, subtract)
+    return (None if constant else torch.stack(grads)), acc, total
+
+
+def _chunk_sizes(T: int) -> list[int]:
+    """Steps per compiled call: one size that divides T where one of 5, 4, 6 does (one kernel
+    for every chunk), else 5s and a remainder; T itself up to 8."""
+    for k in (5, 4, 6):
+        if T % k == 0:
+            return [k] * (T // k)
+    if T <= 8:
+        return [T]
+    return [5] * (T // 5) + [T % 5]
+
+
+def _window_state(full: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Zero membranes, window by window, for neurons shaped like ``full`` (B, ...)."""
+    shape = list(full.shape)
+    for d in dims:
+        shape[d] //= 2
+    return full.new_zeros((2 ** len(dims), *shape))
+
+
+def lif_chunks_forward(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int,
+                       constant: bool, subtract: bool, pool: tuple[str, tuple[int, ...]] | None = None,
+                       run=None):
+    """Run a LIF layer (and its pool) chunk by chunk through ``run(kernel, *args)`` (default:
+    eagerly). Returns the spikes or pooled spikes (T, B, ...), and what the backward pass
+    needs: the state before each chunk, the chunk sizes and (max pool) the positions."""
+    run = run or (lambda fn, *args: fn(*args))
+    full = current if constant else current[0]
+    state = torch.zeros_like(full) if pool is None else _window_state(full, pool[1])
+    outs, states, positions = [], [], []
+    start = 0
+    sizes = _chunk_sizes(steps)
+    for k in sizes:
+        cur = current if constant else current[start:start + k]
+        states.append(state)
+        if pool is None:
+            out, state = run(lif_chunk, cur, state, beta, threshold, k, constant, subtract)
+        else:
+            out, position, state = run(lif_pool_chunk, cur, state, beta, threshold, k, constant, subtract, *pool)
+            positions.append(position)
+        outs.append(out)
+        start += k
+    return (outs[0] if len(outs) == 1 else torch.cat(outs)), (states, sizes, positions)
+
+
+def lif_chunks_backward(current: torch.Tensor, saved, grad_out: torch.Tensor, beta: torch.Tensor,
+                        threshold: torch.Tensor, surrogate: Surrogate, constant: bool, subtract: bool,
+                        pool: tuple[str, tuple[int, ...]] | None = None, run=None) -> torch.Tensor:
+    """dL/dI of :func:`lif_chunks_forward` from dL/d(its output); ``saved`` is what it returned
+    second. (T, B, ...), or (B, ...) for a constant current."""
+    run = run or (lambda fn, *args: fn(*args))
+    states, sizes, positions = saved
+    full = current if constant else current[0]
+    acc = torch.zeros_like(full)
+    total = torch.zeros_like(full) if constant else None
+    grads = []
+    stop = sum(sizes)
+    for c in range(len(sizes) - 1, -1, -1):
+        start = stop - sizes[c]
+        cur = current if constant else current[start:stop]
+        if pool is None:
+            grad, acc, total = run(lif_chunk_grad, cur, states[c], grad_out[start:stop], acc, total, beta,
+                                   threshold, surrogate, constant, subtract)
+        else:
+            grad, acc, total = run(lif_pool_chunk_grad, cur, states[c], positions[c] if positions else None,
+                                   grad_out[start:stop], acc, total, beta, threshold, surrogate, constant, subtract,
+                                   *pool)
+        grads.append(grad)
+        stop = start
+    if constant:
+        return total
+    return grads[0] if len(grads) == 1 else torch.cat(grads[::-1])
 
 
 class _Kernels(torch.autograd.Function):
-    """A LIF layer (and optionally its pool) through the compiled kernels.
-
-    Inputs as :func:`lif_kernel` plus the surrogate and ``pool`` (None or (kind, dims)).
-    Outputs: spikes, pooled or not, and the membranes (no gradient).
-    """
+    """A LIF layer (and optionally its pool) through the compiled kernels (see
+    :func:`lif_chunks_forward`); ``pool`` is None or (kind, dims)."""
 
     @staticmethod
     def forward(ctx, current, beta, threshold, surrogate, steps, constant, subtract, pool):
-        if pool is None:
-            out, mem = engine.run_kernel(lif_kernel, current, beta, threshold, steps, constant, subtract)
-            position = None
-        elif pool[0] == "max":
-            out, position, mem = engine.run_kernel(lif_pool_kernel, current, beta, threshold, steps, constant,
-                                                   subtract, *pool)
-        else:
-            (out, mem), position = engine.run_kernel(lif_pool_kernel, current, beta, threshold, steps, constant,
-                                                     subtract, *pool), None
-        ctx.save_for_backward(mem, position, beta, threshold)
+        out, saved = lif_chunks_forward(current, beta, threshold, steps, constant, subtract, pool, engine.run_kernel)
+        ctx.save_for_backward(current, beta, threshold)
+        ctx.saved = saved  # intermediate states, not inputs or outputs of this node
         ctx.options = (surrogate, constant, subtract, pool)
-        ctx.mark_non_differentiable(mem)
-        ctx.set_materialize_grads(False)
-        return out, mem
+        return out
 
     @staticmethod
-    def backward(ctx, grad_out, _grad_mem):
-        if grad_out is None:
-            return (None,) * 8
-        mem, position, beta, threshold = ctx.saved_tensors
+    def backward(ctx, grad_out):
+        current, beta, threshold = ctx.saved_tensors
         surrogate, constant, subtract, pool = ctx.options
-        grad_out = grad_out.contiguous()
-        if pool is None:
-            grad = engine.run_kernel(lif_kernel_grad, mem, grad_out, beta, threshold, surrogate, constant, subtract)
-        else:
-            grad = engine.run_kernel(lif_pool_kernel_grad, mem, position, grad_out, beta, threshold, surrogate,
-                                     constant, subtract, *pool)
+        grad = lif_chunks_backward(current, ctx.saved, grad_out.contiguous(), beta, threshold, surrogate, constant,
+                                   subtract, pool, engine.run_kernel)
+        ctx.saved = None
         return (grad,) + (None,) * 7
 
 
 def _pool_kind(pool: nn.Module, dims: int) -> str | None:
     """"max" or "avg" if ``pool`` is a 2-wide, stride-2, unpadded pool over ``dims`` spatial
-    dimensions that :func:`lif_pool_kernel` reproduces exactly; else None."""
+    dimensions that :func:`lif_pool_chunk` reproduces exactly; else None."""
     def pair(v):
         return tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
 
@@ -531,8 +624,10 @@ class LIF(nn.Module):
         return spk
 
     def _kernels_apply(self, cur: torch.Tensor) -> bool:
-        """The compiled kernels cover fixed leak and threshold, in float32."""
-        return not (self.beta.requires_grad or self.threshold.requires_grad) and cur.dtype == torch.float32
+        """The compiled kernels cover fixed leak and threshold, in float32, with no probe (they
+        do not keep the membranes a probe wants)."""
+        return (not (self.beta.requires_grad or self.threshold.requires_grad) and cur.dtype == torch.float32
+                and self.probe is None)
 
     def _compiled_forward(self, cur: torch.Tensor, T: int, constant: bool, pool: nn.Module | None) -> torch.Tensor:
         lead = 0 if constant else 1  # dimensions before B in cur
@@ -549,19 +644,11 @@ class LIF(nn.Module):
         spec = None if pool is None else (_pool_kind(pool, len(spatial)), spatial)
         subtract = self.reset == "subtract"
         if torch.is_grad_enabled() and cur.requires_grad:
-            out, mem = _Kernels.apply(cur, beta, threshold, self.surrogate, T, constant, subtract, spec)
+            out = _Kernels.apply(cur, beta, threshold, self.surrogate, T, constant, subtract, spec)
         else:
             with torch.no_grad():
-                if spec is None:
-                    out, mem = engine.run_kernel(lif_kernel, cur, beta, threshold, T, constant, subtract)
-                else:
-                    res = engine.run_kernel(lif_pool_kernel, cur, beta, threshold, T, constant, subtract, *spec)
-                    out, mem = res[0], res[-1]
-        if maps:  # back to (T, B, C, H, W) views of channels-last steps
-            out, mem = out.permute(0, 1, 4, 2, 3), mem.permute(0, 1, 4, 2, 3)
-        if self.probe is not None:
-            self.probe(self, out, mem)
-        return out
+                out, _ = lif_chunks_forward(cur, beta, threshold, T, constant, subtract, spec, engine.run_kernel)
+        return out.permute(0, 1, 4, 2, 3) if maps else out  # (T, B, C, H, W) views of channels-last steps
 
     def step(self, current: torch.Tensor, state: LIFState | None) -> tuple[torch.Tensor, LIFState]:
         """One step: current (B, ...) -> spikes (B, ...), new state (see :func:`lif_step`)."""
