@@ -18,6 +18,7 @@ import time
 from typing import Callable, Iterator, Sequence
 
 import torch
+from torch.profiler import ProfilerActivity, profile as torch_profile
 
 import snnkit
 
@@ -117,8 +118,6 @@ def _fmt(value: object) -> str:
 
 def profile(step: Callable[[], object], calls: int = 5, row_limit: int = 15) -> str:
     """torch.profiler's table of operators (self CPU time) over ``calls`` calls of ``step``."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
-
     step()  # warm
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):

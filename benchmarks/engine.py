@@ -340,9 +340,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
                                   _in_engine("eager", _train_step(tr, tr.parameters(), xd, spike_loss)),
                                   same(s_ours), float(s_ours.mean()), "short runs, and the fallback")
     if compile_infer:
-        from snnkit.engine import compile_model
-
-        fast = compile_model(copy.deepcopy(ours))
+        fast = snn_engine.compile_model(copy.deepcopy(ours))
         t0 = time.perf_counter()
         with torch.no_grad():
             s = fast(xd)  # compiles

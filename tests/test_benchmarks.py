@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from snnkit import engine as snn_engine
+from snnkit.compress.criteria import Selection
 from snnkit.models import lif_layers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,8 +178,6 @@ def test_cpu_model_is_named(common):
 
 
 def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path, monkeypatch):
-    from snnkit import engine as snn_engine
-
     monkeypatch.setattr(snn_engine, "_compile", lambda fn: fn)  # the compiled engine's kernels, run eagerly
     res = pruned.main(["--quick", "--threads", "1", "--json", str(tmp_path / "p.json")])
     assert [(r["net"], r["align"], r["engine"]) for r in res["rows"]] == [
@@ -195,8 +195,6 @@ def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path, monk
 
 
 def test_pruned_alignment_rounds_widths_up_with_the_next_best_channels(pruned):
-    from snnkit.compress.criteria import Selection
-
     sel = Selection(layers=["a", "b"], widths=[3, 9], original=[10, 12],
                     scores=[torch.arange(10.0), torch.arange(12.0).flip(0)], criterion="test")
     assert [k.tolist() for k in pruned.aligned(sel, 1)] == [[7, 8, 9], list(range(9))]

@@ -8,7 +8,8 @@ import torch
 
 from snnkit import engine
 from snnkit.encoding import direct
-from snnkit.models import VGGSpec, build
+from snnkit.models import NeuronSpec, VGGSpec, build, probe
+from snnkit.neurons import LIF
 
 
 def _failing_compile(fn, **kwargs):
@@ -53,8 +54,6 @@ def fresh_engine():
 
 
 def _net(pool="max", size=7, **neuron):
-    from snnkit.models import NeuronSpec
-
     neuron.setdefault("threshold", 0.25)  # busy hidden layers at initialisation
     return build(VGGSpec(in_shape=(2, size, size), num_classes=4, features=(6, "P", 8, "P"), hidden=(5,), pool=pool,
                          neuron=NeuronSpec(**neuron)), seed=0)
@@ -122,8 +121,6 @@ def test_kernels_in_a_model_equal_the_eager_engine_and_pools_run_inside(fresh_en
 
 
 def test_probes_hooks_and_learned_leaks_keep_the_spikes_they_observe(fresh_engine, monkeypatch):
-    from snnkit.models import probe
-
     monkeypatch.setattr(engine, "_compile", lambda fn: fn)
     model = _net(size=8)
     x = direct(torch.rand(3, 2, 8, 8) * 4, 4)
@@ -170,8 +167,6 @@ def test_compile_failure_falls_back_to_the_eager_engine_once(fresh_engine, monke
 def test_the_kernels_really_compile(fresh_engine):
     """One real torch.compile of a pooled layer, forward and backward (T = 2, a few seconds
     to a minute); the other tests run the same kernels eagerly."""
-    from snnkit.neurons import LIF
-
     lif = LIF(0.9, 1.0, channels=3)
     cur = (torch.rand(2, 2, 3, 4, 4, generator=torch.Generator().manual_seed(2)) * 2).requires_grad_()
     pool = torch.nn.MaxPool2d(2)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from snntorch import surrogate as snn_surrogate
 
-from snnkit.neurons import (LIF, lif_chunks_backward, lif_chunks_forward, lif_pool_chunk, lif_pool_chunk_grad,
+from snnkit.neurons import (LIF, _chunk_sizes, lif_chunks_backward, lif_chunks_forward, lif_pool_chunk, lif_pool_chunk_grad,
                             lif_sequence, lif_step)
 from snnkit.surrogate import ATan, FastSigmoid, Triangular, get_surrogate
 
@@ -185,8 +185,6 @@ def _channels_last(x):
 
 
 def test_chunk_sizes_cover_T_with_few_kernel_sizes():
-    from snnkit.neurons import _chunk_sizes
-
     assert _chunk_sizes(25) == [5] * 5 and _chunk_sizes(12) == [4] * 3 and _chunk_sizes(6) == [6]
     assert _chunk_sizes(7) == [7] and _chunk_sizes(13) == [5, 5, 3] and _chunk_sizes(1) == [1]
 
