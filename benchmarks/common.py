@@ -18,6 +18,7 @@ import time
 from typing import Callable, Iterator, Sequence
 
 import torch
+from torch.profiler import ProfilerActivity, profile as torch_profile
 
 import snnkit
 
@@ -65,6 +66,18 @@ def per_second(times: Sequence[float], items: int) -> float:
     return items / statistics.median(times)
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (``/proc/cpuinfo``), else the platform's."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine(threads: int) -> dict:
     """What a number depends on: torch build and threads, CPU, load, the allocator tuning."""
     return {
@@ -72,6 +85,7 @@ def machine(threads: int) -> dict:
         "threads": threads,
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "malloc_tuned": bool(snnkit._alloc.applied),
         "cuda": torch.cuda.is_available(),
@@ -104,8 +118,6 @@ def _fmt(value: object) -> str:
 
 def profile(step: Callable[[], object], calls: int = 5, row_limit: int = 15) -> str:
     """torch.profiler's table of operators (self CPU time) over ``calls`` calls of ``step``."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
-
     step()  # warm
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):

@@ -8,18 +8,19 @@ surrogate where the library has it, snntorch's ``ce_rate_loss`` on the output sp
 and training of each variant (median over round-robin rounds), whether its output spikes
 are identical to snntorch's, and the ratios of snnkit's best to each peer.
 
-    python benchmarks/engine.py [--repeats 7] [--threads 2] [--compiled-lif] [--json out.json]
+    python benchmarks/engine.py [--repeats 7] [--threads 2] [--json out.json]
     python benchmarks/engine.py --quick --no-compile     # seconds: the code paths only
     python benchmarks/engine.py --device cuda            # the same ratios on a GPU
     python benchmarks/engine.py --profile snnkit/train   # where a training step's time goes
 
 Variants:
-  * ``snnkit``: the default engine (whole-sequence LIF autograd function, stateless layers
-    over all steps at once, first layer computed once for direct input);
+  * ``snnkit``: the default engine of a long run (:mod:`snnkit.engine` "auto" past its
+    count, here "compiled" from the start): each LIF layer's forward and backward over all
+    T steps is one compiled kernel, with the max pool after it inside; convolutions over
+    all steps at once, the first layer computed once for direct input;
+  * ``snnkit eager``: the eager engine (whole-sequence LIF autograd function), what short
+    runs use and the fallback where ``torch.compile`` fails;
   * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only);
-  * ``snnkit compiled LIF`` (opt-in, ``--compiled-lif``): each LIF layer's
-    whole-sequence forward and backward compiled (``benchmarks/compiled_lif.py``); the
-    default engine is unchanged;
   * ``snntorch``: its tutorial per-step loop with ``snn.Leaky`` (the reference of every
     ratio "x snntorch");
   * ``snntorch + compile``: the same module through ``torch.compile``;
@@ -44,7 +45,9 @@ autograd op (a loop over T with a hand-written backward), as snnkit does.
 
 Targets (CPU, :data:`TARGETS`): training >= 2x snntorch, inference >= 5x snntorch with
 compilation, and >= 1.3x the best peer in each column; the ANN twin is a floor, not a
-peer. ``--profile ROW/KIND`` prints torch.profiler's operator table of one step instead.
+peer. Also printed: the spike rate of every LIF layer of the snnkit net on the benchmark
+batch, and the seconds the first calls of the compiled rows took (compiling).
+``--profile ROW/KIND`` prints torch.profiler's operator table of one step instead.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ import argparse
 import copy
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -65,7 +69,8 @@ from common import (INSTALL_HINT, machine, per_second, profile, round_robin, tab
 
 import snnkit  # noqa: E402
 from snnkit import encoding  # noqa: E402
-from snnkit.models import NeuronSpec, VGGSpec, build  # noqa: E402
+from snnkit import engine as snn_engine  # noqa: E402
+from snnkit.models import NeuronSpec, VGGSpec, build, layer_labels, lif_layers, probe  # noqa: E402
 
 #: targets of the engine on CPU (ratios of samples/s measured in the same run)
 TARGETS = {"train_vs_snntorch": 2.0, "infer_vs_snntorch": 5.0, "vs_best_peer": 1.3}
@@ -212,6 +217,7 @@ class Variant:
         identical: output spikes equal snntorch's (None: the neuron differs, "n/a").
         spike_rate: mean of its output spikes on the benchmark batch (None for the ANN).
         note: why a row is missing or what differs.
+        first_call_s: seconds of the first forward and backward (compiling, for compiled rows).
     """
 
     label: str
@@ -220,6 +226,7 @@ class Variant:
     identical: bool | None = None
     spike_rate: float | None = None
     note: str = ""
+    first_call_s: float | None = None
     results: dict = field(default_factory=dict)
 
 
@@ -250,18 +257,38 @@ def _train_step(model: Callable, params, inp: torch.Tensor, loss_fn: Callable) -
     return step
 
 
+def _in_engine(mode: str, step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` run with the LIF engine ``mode`` (see :mod:`snnkit.engine`)."""
+    def run() -> None:
+        with snn_engine.using(mode):
+            step()
+    return run
+
+
+def layer_rates(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """Mean spike rate (spikes per neuron and step) of every LIF layer of a snnkit net on
+    ``x`` (T, B, ...), named after the conv or linear layer that feeds it (conv1, conv2, fc3)."""
+    names = [n for n, _ in lif_layers(model)]
+    labels = list(layer_labels(model).values())
+    rates: dict[str, float] = {}
+    with torch.no_grad(), probe(model, lambda n, s, m: rates.__setitem__(n, float(s.float().mean()))):
+        model(x)
+    return {labels[i] if i < len(labels) else n: rates[n] for i, n in enumerate(names)}
+
+
 def _missing(label: str, err: Exception) -> Variant:
     return Variant(label, note=f"{INSTALL_HINT} ({type(err).__name__}: {err})")
 
 
 def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: bool = True,
-             with_compiled_lif: bool = False, peers: tuple[str, ...] = ("snntorch", "snntorch+compile", "spikingjelly",
-                                                                    "norse", "ann")) -> dict[str, Variant]:
+             compiled_kernels: bool = True, peers: tuple[str, ...] = ("snntorch", "snntorch+compile", "spikingjelly",
+                                                                       "norse", "ann")) -> dict[str, Variant]:
     """Build every variant on the batch ``x`` (B, 1, 16, 16) with labels ``y`` (B,).
 
     Each gets the same initial weights (those of the snnkit net built with ``setup.seed``);
     training steps work on their own copies, so inference is timed on the initial weights.
     Spikes are compared before anything is timed. Everything runs on ``x.device``.
+    ``compiled_kernels=False`` leaves out the compiled LIF engine (the "snnkit" row).
     """
     from snntorch import functional as SF
 
@@ -275,7 +302,7 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
     dev = x.device
     ours = build(spec, seed=setup.seed).to(dev)
     xd = encoding.direct(x, T)  # (T, B, 1, 16, 16), a stride-0 view
-    with torch.no_grad():
+    with torch.no_grad(), snn_engine.using("eager"):
         s_ours = ours(xd)
     out: dict[str, Variant] = {}
     s_ref = None
@@ -291,30 +318,34 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
     def same(s: torch.Tensor) -> bool | None:
         return None if s_ref is None else bool(torch.equal(s, s_ref))
 
+    if compiled_kernels:
+        tr = copy.deepcopy(ours)
+        t0 = time.perf_counter()
+        with snn_engine.using("compiled"):
+            with torch.no_grad():
+                s_inf = ours(xd)  # compiles the forward kernels
+            s = tr(xd)
+            spike_loss(s).backward()  # and the backward ones
+        tr.zero_grad(set_to_none=True)
+        first = time.perf_counter() - t0
+        fallback = snn_engine.status()["fallback"]
+        both = same(s_inf) and same(s.detach()) if s_ref is not None else None
+        out["snnkit"] = Variant(
+            "snnkit", _in_engine("compiled", _infer_step(ours, xd)),
+            _in_engine("compiled", _train_step(tr, tr.parameters(), xd, spike_loss)), both, float(s_inf.mean()),
+            f"fell back to eager: {fallback}" if fallback else "default (long runs): compiled LIF kernels",
+            first_call_s=first)
     tr = copy.deepcopy(ours)
-    out["snnkit"] = Variant("snnkit", _infer_step(ours, xd), _train_step(tr, tr.parameters(), xd, spike_loss),
-                            same(s_ours), float(s_ours.mean()), "default engine")
+    out["snnkit_eager"] = Variant("snnkit eager", _in_engine("eager", _infer_step(ours, xd)),
+                                  _in_engine("eager", _train_step(tr, tr.parameters(), xd, spike_loss)),
+                                  same(s_ours), float(s_ours.mean()), "short runs, and the fallback")
     if compile_infer:
-        from snnkit.engine import compile_model
-
-        fast = compile_model(copy.deepcopy(ours))
+        fast = snn_engine.compile_model(copy.deepcopy(ours))
+        t0 = time.perf_counter()
         with torch.no_grad():
             s = fast(xd)  # compiles
         out["snnkit_compiled"] = Variant("snnkit compile_model", _infer_step(fast, xd), None, same(s), float(s.mean()),
-                                         "inference only")
-    if with_compiled_lif:
-        from compiled_lif import compile_lif
-
-        inf, tr = compile_lif(ours), compile_lif(ours)
-        with torch.no_grad():
-            s_inf = inf(xd)  # compiles the LIF forwards without gradients
-        s = tr(xd)  # with gradients
-        spike_loss(s).backward()  # and the backwards
-        tr.zero_grad(set_to_none=True)
-        both = same(s_inf) and same(s.detach()) if s_ref is not None else None
-        out["snnkit_compiled_lif"] = Variant(
-            "snnkit compiled LIF", _infer_step(inf, xd), _train_step(tr, tr.parameters(), xd, spike_loss), both,
-            float(s.detach().mean()), "opt-in (benchmarks/compiled_lif.py)")
+                                         "inference only", first_call_s=time.perf_counter() - t0)
     if "snntorch+compile" in peers:
         label = "snntorch + compile"
         try:
@@ -354,9 +385,10 @@ def variants(setup: Setup, x: torch.Tensor, y: torch.Tensor, *, compile_infer: b
     return out
 
 
-#: the snnkit rows of the default engine; the opt-in compiled LIF comes on top with --compiled-lif
+#: the snnkit rows of the default engine of a long run (compiled kernels; compile_model for inference)
 DEFAULT_ROWS = ("snnkit", "snnkit_compiled")
-OPT_IN_ROWS = DEFAULT_ROWS + ("snnkit_compiled_lif",)
+#: the eager engine alone: short runs, and wherever torch.compile fails
+EAGER_ROWS = ("snnkit_eager",)
 
 
 def best(res: dict[str, dict], col: str, keys: tuple[str, ...] = DEFAULT_ROWS) -> str | None:
@@ -404,8 +436,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-compile", action="store_true", help="skip every torch.compile variant")
-    ap.add_argument("--compiled-lif", action="store_true",
-                    help="also time snnkit with compiled LIF layers (opt-in, benchmarks/compiled_lif.py)")
     ap.add_argument("--peers", default="snntorch,snntorch+compile,spikingjelly,norse,ann",
                     help="comma-separated subset of: snntorch, snntorch+compile, spikingjelly, norse, ann")
     ap.add_argument("--profile", metavar="ROW/KIND",
@@ -433,8 +463,9 @@ def _run(args: argparse.Namespace) -> dict:
     data = snnkit.data.load_dataset("digits", size=16, seed=0)
     x, y = data.train.x[: setup.batch].to(args.device), data.train.y[: setup.batch].to(args.device)
     info["device"] = str(x.device) if not x.is_cuda else torch.cuda.get_device_name(x.device)
-    rows = variants(setup, x, y, compile_infer=not args.no_compile, with_compiled_lif=args.compiled_lif and not args.no_compile,
-                    peers=peers)
+    rows = variants(setup, x, y, compile_infer=not args.no_compile, compiled_kernels=not args.no_compile, peers=peers)
+    with snn_engine.using("eager"):
+        rates = layer_rates(build(spec_of(setup), seed=setup.seed).to(args.device), encoding.direct(x, setup.T))
     if args.profile:
         key, _, kind = args.profile.partition("/")
         step = getattr(rows.get(key), kind, None) if kind in ("infer", "train") else None
@@ -460,27 +491,34 @@ def _run(args: argparse.Namespace) -> dict:
             "identical_spikes": v.identical,
             "output_spike_rate": v.spike_rate,
             "note": v.note,
+            "first_call_s": v.first_call_s,
         }
     rat = ratios(res, DEFAULT_ROWS)
     verdict = verdicts(res, rat)
-    opt_in = "snnkit_compiled_lif" in res
-    rat_opt = ratios(res, OPT_IN_ROWS) if opt_in else None
-    verdict_opt = verdicts(res, rat_opt) if opt_in else None
+    rat_eager = ratios(res, EAGER_ROWS)
+    verdict_eager = verdicts(res, rat_eager)
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
 
-    print(f"engine benchmark on {info['device']}: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), "
-          f"{repeats} rounds, "
+    print(f"engine benchmark on {info['device']} ({info['cpu_model']}): batch {setup.batch}, T {setup.T}, "
+          f"{args.threads} thread(s), {repeats} rounds, "
           f"load {info['load_average_1min']} -> {info['load_average_1min_after']}, malloc tuned {info['malloc_tuned']}")
     print(table(["variant", "inference/s", "training/s", "spikes = snntorch", "out rate", "note"],
                 [[r["label"], r["infer"], r["train"],
                   "n/a" if r["identical_spikes"] is None else r["identical_spikes"],
                   r["output_spike_rate"], r["note"]] for k, r in res.items()]))
     print()
-    for name, keys, r, v in (("default engine", DEFAULT_ROWS, rat, verdict),
-                             ("with the opt-in compiled LIF", OPT_IN_ROWS, rat_opt, verdict_opt)):
-        if r is None:
+    print("spike rate of each LIF layer of the snnkit net (spikes per neuron and step): "
+          + ", ".join(f"{n} {r:.3f}" for n, r in rates.items()))
+    firsts = [(r["label"], r["first_call_s"]) for r in res.values() if r.get("first_call_s") is not None]
+    if firsts:
+        print("first calls (compiling, s): " + ", ".join(f"{label} {t:.1f}" for label, t in firsts))
+    print()
+    for name, keys, r, v in (("default engine of a long run", DEFAULT_ROWS, rat, verdict),
+                             ("eager engine (short runs, fallback)", EAGER_ROWS, rat_eager, verdict_eager)):
+        if best(res, "train", keys) is None:
             continue
-        print(f"snnkit, {name} (inference: {res[best(res, 'infer', keys)]['label']}, training: "
+        bi = best(res, "infer", keys)
+        print(f"snnkit, {name} (inference: {res[bi]['label'] if bi else '-'}, training: "
               f"{res[best(res, 'train', keys)]['label']}), against each row (x):")
         print(table(["against", "inference", "training"], [[res[k]["label"], x["infer"], x["train"]]
                                                             for k, x in r.items()]))
@@ -488,8 +526,9 @@ def _run(args: argparse.Namespace) -> dict:
         print(table(["target", "measured", "target x", "met"], [[k, x["ratio"], x["target"], x["met"]]
                                                                  for k, x in v.items()]))
         print()
-    result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "rows": res, "ratios": rat,
-              "targets": verdict, "ratios_opt_in": rat_opt, "targets_opt_in": verdict_opt}
+    result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "rows": res, "layer_spike_rates": rates,
+              "ratios": rat, "targets": verdict, "ratios_eager": rat_eager, "targets_eager": verdict_eager,
+              "engine": snn_engine.status()}
     write_json(args.json, result)
     return result
 

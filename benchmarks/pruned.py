@@ -1,5 +1,12 @@
 """Pruned against unpruned: the measured CPU inference speedup of structurally pruned SNNs
-against the reduction in dense operations (FLOPs ratio), for a VGG and a ResNet.
+against the reduction in dense operations (FLOPs ratio), for the kit's nets.
+
+The nets (:func:`parents`): a VGG and a ResNet on 16x16 digits (T = 16); the mnist-5k-sized
+net conv32-P-conv64-P-fc128 on 28 x 28 inputs (T = 8); and a wider VGG in the style of
+paper 4's (conv64-64-P-128-128-P-256-P, a 256-unit hidden layer, batch norm) on 28 x 28
+inputs (T = 4). Inputs are MNIST-5k images when that data set is available, else digits
+upsampled to 28 x 28 (the timing depends on the shapes, and on the spike rates only
+through the LIF layers).
 
 Each parent is pruned at several keep fractions by a scored criterion (default: the seeded
 ``random`` baseline of :data:`snnkit.compress.importance.IMPORTANCES`, which needs no trained
@@ -10,7 +17,8 @@ for real by :func:`snnkit.compress.surgery.shrink` into a genuinely smaller net.
   (:func:`snnkit.metrics.speed.dense_macs`: every conv/linear MAC at every step);
 * speedup = median time of the parent / median time of the pruned net, the two run in
   alternation on the same input (:func:`snnkit.metrics.speed.compare_speed`), eval mode,
-  no gradients, the default eager engine;
+  no gradients, on each LIF engine of ``--engines`` (``eager``: short runs;
+  ``compiled``: the kernels long runs switch to, see :mod:`snnkit.engine`);
 * efficiency = speedup / FLOPs ratio; the target is at least 0.8.
 
 Widths. A criterion keeps whatever number of channels it likes (the random baseline:
@@ -23,7 +31,9 @@ The ANN twin of each pair (same widths, ReLU, T x B samples: dense compute only)
 the same way, to separate what the convolutions deliver from the spiking overhead (LIF
 updates, whose cost shrinks with the channel count, not with its square).
 
-    python benchmarks/pruned.py [--keep 0.5,0.25] [--align 1,8] [--repeats 7] [--threads 2] [--json out.json]
+    python benchmarks/pruned.py [--keep 0.5,0.25] [--align 1,8] [--engines eager,compiled] [--nets ...]
+                                [--repeats 7] [--threads 2] [--json out.json]
+    python benchmarks/pruned.py --profile "wide VGG 28x28"   # where the pruned net's time goes
     python benchmarks/pruned.py --quick
 """
 from __future__ import annotations
@@ -36,9 +46,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, table, write_json  # noqa: E402
+from common import machine, profile, table, torch_threads, write_json  # noqa: E402
 
 import snnkit  # noqa: E402
+from snnkit import engine as snn_engine  # noqa: E402
 from snnkit.compress.importance import score  # noqa: E402
 from snnkit.compress.planners import plan  # noqa: E402
 from snnkit.compress.surgery import shrink  # noqa: E402
@@ -52,29 +63,51 @@ TARGET_EFFICIENCY = 0.8
 
 @dataclass(frozen=True)
 class Setup:
-    T: int = 16
     batch: int = 64
     keeps: tuple[float, ...] = (0.5, 0.25)
     aligns: tuple[int, ...] = (1, 8)
     criterion: str = "random"
+    engines: tuple[str, ...] = ("eager", "compiled")
     seed: int = 0
 
 
-def parents(quick: bool = False) -> dict[str, VGGSpec | ResNetSpec]:
-    """The unpruned nets, on 1 x 16 x 16 digits: a VGG (4 convs, a hidden layer) and a ResNet."""
+@dataclass(frozen=True)
+class Parent:
+    """An unpruned net and the number of steps it runs."""
+
+    spec: VGGSpec | ResNetSpec
+    T: int
+
+
+def parents(quick: bool = False) -> dict[str, Parent]:
+    """The unpruned nets (see the module docstring), by name."""
     neuron = NeuronSpec(beta=0.9, threshold=1.0, reset="subtract", surrogate="arctan")
     if quick:
         return {
-            "VGG": VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(8, "P", 8, "P"), hidden=(16,), neuron=neuron),
-            "ResNet": ResNetSpec(in_shape=(1, 16, 16), num_classes=10, stem=8, stages=(8, 16), blocks=(1, 1),
-                                 neuron=neuron),
+            "VGG": Parent(VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(8, "P", 8, "P"), hidden=(16,),
+                                  neuron=neuron), 2),
+            "ResNet": Parent(ResNetSpec(in_shape=(1, 16, 16), num_classes=10, stem=8, stages=(8, 16), blocks=(1, 1),
+                                        neuron=neuron), 2),
         }
     return {
-        "VGG": VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(32, 32, "P", 64, 64, "P"), hidden=(128,),
-                       neuron=neuron),
-        "ResNet": ResNetSpec(in_shape=(1, 16, 16), num_classes=10, stem=32, stages=(32, 64, 128), blocks=(1, 1, 1),
-                             neuron=neuron),
+        "VGG 16x16": Parent(VGGSpec(in_shape=(1, 16, 16), num_classes=10, features=(32, 32, "P", 64, 64, "P"),
+                                    hidden=(128,), neuron=neuron), 16),
+        "ResNet 16x16": Parent(ResNetSpec(in_shape=(1, 16, 16), num_classes=10, stem=32, stages=(32, 64, 128),
+                                          blocks=(1, 1, 1), neuron=neuron), 16),
+        "VGG 28x28": Parent(VGGSpec(in_shape=(1, 28, 28), num_classes=10, features=(32, "P", 64, "P"), hidden=(128,),
+                                    neuron=neuron), 8),
+        "wide VGG 28x28": Parent(VGGSpec(in_shape=(1, 28, 28), num_classes=10,
+                                         features=(64, 64, "P", 128, 128, "P", 256, "P"), hidden=(256,),
+                                         batch_norm=True, neuron=neuron), 4),
     }
+
+
+def images(size: int, n: int) -> torch.Tensor:
+    """``n`` training images (n, 1, size, size): MNIST-5k at 28 x 28 where the kit has it, else
+    scikit-learn digits resized to ``size``."""
+    if size == 28 and "mnist-5k" in snnkit.data.LOADERS.names():
+        return snnkit.data.load_dataset("mnist-5k", seed=0).train.x[:n]
+    return snnkit.data.load_dataset("digits", size=size, seed=0).train.x[:n]
 
 
 def select(model, x: torch.Tensor, criterion: str, keep: float, T: int, seed: int):
@@ -96,33 +129,59 @@ def aligned(selection, multiple: int) -> list[torch.Tensor]:
     return [s.argsort(descending=True, stable=True)[:w].sort().values for s, w in zip(selection.scores, widths)]
 
 
-def measure(setup: Setup, specs: dict, x_static: torch.Tensor, repeats: int, warmup: int, threads: int,
-            ann: bool = True) -> list[dict]:
-    """One row per (net, keep fraction, alignment): widths, FLOPs ratio, measured speedups, efficiency."""
-    rows = []
-    x = model_input(x_static, setup.T)  # (T, B, 1, 16, 16), direct input
-    xa = x_static.repeat(setup.T, 1, 1, 1)  # (T x B, 1, 16, 16) for the ANN twins
-    for name, spec in specs.items():
-        parent = build(spec, seed=setup.seed).eval()
+def pairs(setup: Setup, specs: dict[str, Parent], x_static: torch.Tensor | None = None):
+    """Every (name, parent, keep, align, pruned net, input) to measure; the input is the net's
+    direct-input batch (T, B, ...) (``x_static``: one batch for every net, for tests)."""
+    for name, par in specs.items():
+        x0 = x_static if x_static is not None else images(par.spec.in_shape[-1], setup.batch)
+        parent = build(par.spec, seed=setup.seed).eval()
         for keep, align in [(k, a) for k in setup.keeps for a in setup.aligns]:
-            sel = select(parent, x_static, setup.criterion, keep, setup.T, setup.seed)
+            sel = select(parent, x0, setup.criterion, keep, par.T, setup.seed)
             kept = aligned(sel, align)
-            small = shrink(parent, kept).eval()
-            flops = dense_macs(parent, x) / dense_macs(small, x)
-            snn = compare_speed(parent, small, x, repeats=repeats, warmup=warmup, threads=threads)
-            row = {"net": name, "keep": keep, "align": align, "widths": [len(k) for k in kept],
-                   "original": list(sel.original),
+            yield name, par, keep, align, sel, kept, parent, shrink(parent, kept).eval(), x0
+
+
+def measure(setup: Setup, specs: dict[str, Parent], repeats: int, warmup: int, threads: int, ann: bool = True,
+            x_static: torch.Tensor | None = None) -> list[dict]:
+    """One row per (net, keep fraction, alignment, engine): widths, FLOPs ratio, measured
+    speedups, efficiency."""
+    rows = []
+    for name, par, keep, align, sel, kept, parent, small, x0 in pairs(setup, specs, x_static):
+        x = model_input(x0, par.T)  # (T, B, C, H, W), direct input
+        flops = dense_macs(parent, x) / dense_macs(small, x)
+        twin = None
+        if ann:
+            a_parent = build(par.spec, spiking=False, seed=setup.seed).eval()
+            a_small = build(small.spec, spiking=False, seed=setup.seed).eval()
+            twin = compare_speed(a_parent, a_small, x0.repeat(par.T, 1, 1, 1), repeats=repeats, warmup=warmup,
+                                 threads=threads)
+        for eng in setup.engines:
+            with snn_engine.using(eng):
+                snn = compare_speed(parent, small, x, repeats=repeats, warmup=warmup, threads=threads)
+            row = {"net": name, "T": par.T, "engine": eng, "keep": keep, "align": align,
+                   "widths": [len(k) for k in kept], "original": list(sel.original),
                    "flops_ratio": flops, "speedup": snn.speedup, "efficiency": snn.speedup / flops,
                    "parent_ms": 1e3 * snn.median_a, "pruned_ms": 1e3 * snn.median_b,
                    "met": snn.speedup / flops >= TARGET_EFFICIENCY}
-            if ann:
-                a_parent = build(spec, spiking=False, seed=setup.seed).eval()
-                a_small = build(small.spec, spiking=False, seed=setup.seed).eval()
-                twin = compare_speed(a_parent, a_small, xa, repeats=repeats, warmup=warmup, threads=threads)
+            if twin is not None:
                 row["ann_speedup"] = twin.speedup
                 row["ann_efficiency"] = twin.speedup / flops
             rows.append(row)
     return rows
+
+
+def profile_net(setup: Setup, name: str, par: Parent, engine: str) -> str:
+    """torch.profiler's operator tables of the parent and of its pruned net (the first keep
+    fraction, widths aligned to 8) over a few inference passes."""
+    one = Setup(batch=setup.batch, keeps=setup.keeps[:1], aligns=(8,), criterion=setup.criterion, seed=setup.seed)
+    out = []
+    for _, _, keep, _, _, kept, parent, small, x0 in pairs(one, {name: par}):
+        x = model_input(x0, par.T)
+        for label, model in (("unpruned", parent), (f"pruned, keep {keep}, widths {[len(k) for k in kept]}", small)):
+            with snn_engine.using(engine), torch.no_grad():
+                table_ = profile(lambda m=model: m(x), calls=5, row_limit=12)
+            out.append(f"{name} {label}, {engine} engine, batch {setup.batch}, T {par.T}:\n{table_}")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -131,10 +190,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--align", default="1,8",
                     help="comma-separated multiples the kept widths are rounded up to (1: as selected)")
     ap.add_argument("--criterion", default="random", choices=("random", "l1"))
+    ap.add_argument("--engines", default="eager,compiled", help="comma-separated LIF engines: eager, compiled")
+    ap.add_argument("--nets", default="", help="comma-separated subset of the nets (default: all)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ann", action="store_true", help="skip the ANN-twin column")
+    ap.add_argument("--profile", metavar="NET", help="instead, print where the time of NET and its pruned net goes")
     ap.add_argument("--quick", action="store_true", help="tiny nets, T=2, batch 4, 1 round: code paths only")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
@@ -142,24 +204,41 @@ def main(argv: list[str] | None = None) -> dict:
     if not all(0.0 < k <= 1.0 for k in keeps):
         raise SystemExit(f"--keep {args.keep!r}: expected fractions in (0, 1]")
     aligns = tuple(int(a) for a in args.align.split(","))
-    setup = Setup(T=2, batch=4, keeps=(0.5,), aligns=(1, 4), criterion=args.criterion) if args.quick else \
-        Setup(keeps=keeps, aligns=aligns, criterion=args.criterion)
+    engines = tuple(e for e in args.engines.split(",") if e)
+    if not engines or any(e not in ("eager", "compiled") for e in engines):
+        raise SystemExit(f"--engines {args.engines!r}: expected a comma-separated subset of eager, compiled")
+    specs = parents(args.quick)
+    if args.nets:
+        wanted = [n.strip() for n in args.nets.split(",")]
+        unknown = [n for n in wanted if n not in specs]
+        if unknown:
+            raise SystemExit(f"--nets: {unknown} unknown; expected names among {', '.join(specs)}")
+        specs = {n: specs[n] for n in wanted}
+    setup = Setup(batch=4, keeps=(0.5,), aligns=(1, 4), criterion=args.criterion, engines=engines) if args.quick \
+        else Setup(keeps=keeps, aligns=aligns, criterion=args.criterion, engines=engines)
+    if args.profile:
+        if args.profile not in specs:
+            raise SystemExit(f"--profile {args.profile!r}: expected one of {', '.join(specs)}")
+        with torch_threads(args.threads):
+            for eng in engines:
+                print(profile_net(setup, args.profile, specs[args.profile], eng))
+        return {"profile": args.profile}
     repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
     info = machine(args.threads)
-    data = snnkit.data.load_dataset("digits", size=16, seed=0)
-    rows = measure(setup, parents(args.quick), data.train.x[: setup.batch], repeats, warmup, args.threads,
-                   ann=not args.no_ann)
+    rows = measure(setup, specs, repeats, warmup, args.threads, ann=not args.no_ann)
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)
-    print(f"pruned vs unpruned: batch {setup.batch}, T {setup.T}, {args.threads} thread(s), {repeats} alternations, "
-          f"criterion {setup.criterion!r}, load {info['load_average_1min']} -> {info['load_average_1min_after']}")
-    headers = ["net", "keep", "align", "widths", "FLOPs ratio", "speedup", "speedup/FLOPs", f">= {TARGET_EFFICIENCY}"]
+    print(f"pruned vs unpruned ({info['cpu_model']}): batch {setup.batch}, {args.threads} thread(s), {repeats} "
+          f"alternations, criterion {setup.criterion!r}, load {info['load_average_1min']} -> "
+          f"{info['load_average_1min_after']}")
+    headers = ["net", "T", "engine", "keep", "align", "widths", "FLOPs ratio", "speedup", "speedup/FLOPs",
+               f">= {TARGET_EFFICIENCY}"]
     if not args.no_ann:
         headers += ["ANN twin speedup", "ANN speedup/FLOPs"]
-    print(table(headers, [[r["net"], r["keep"], r["align"], "/".join(map(str, r["widths"])), r["flops_ratio"], r["speedup"],
-                           r["efficiency"], r["met"]] + ([r["ann_speedup"], r["ann_efficiency"]] if not args.no_ann else [])
-                          for r in rows]))
+    print(table(headers, [[r["net"], r["T"], r["engine"], r["keep"], r["align"], "/".join(map(str, r["widths"])),
+                           r["flops_ratio"], r["speedup"], r["efficiency"], r["met"]]
+                          + ([r["ann_speedup"], r["ann_efficiency"]] if not args.no_ann else []) for r in rows]))
     result = {"setup": asdict(setup), "machine": info, "repeats": repeats, "target_efficiency": TARGET_EFFICIENCY,
-              "rows": rows, "all_met": all(r["met"] for r in rows)}
+              "rows": rows, "all_met": all(r["met"] for r in rows), "engine": snn_engine.status()}
     write_json(args.json, result)
     return result
 

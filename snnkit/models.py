@@ -275,13 +275,21 @@ class _Step(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor, spiking: bool) -> torch.Tensor:
-        for layer in self.layers:
-            if not spiking or isinstance(layer, (LIF, BasicBlock)):
+        layers = list(self.layers)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            i += 1
+            if spiking and isinstance(layer, LIF):
+                # a 2-wide pool right after a LIF layer can run inside its kernels (snnkit.engine)
+                pool = layers[i] if i < len(layers) and layer.fuses(layers[i], x.dim() - 1) else None
+                x = layer(x, pool=pool)
+                i += pool is not None
+            elif not spiking or isinstance(layer, BasicBlock):
                 x = layer(x, spiking) if isinstance(layer, BasicBlock) else layer(x)
             else:
                 x = time_apply(layer, x)
         return x
-
 
     def stepwise(self, x: torch.Tensor) -> torch.Tensor:
         """SNN forward one time step at a time: (T, B, ...) -> (T, B, ...).

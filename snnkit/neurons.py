@@ -8,6 +8,13 @@ The maths lives in two pure functions and one thin module:
   backward over time. It gives exactly the spikes and membranes of repeated
   :func:`lif_step` calls and is what models use, because one autograd node for the whole
   recurrence is much cheaper than T small graphs.
+* :func:`lif_chunk`, :func:`lif_pool_chunk` and their gradients (:func:`lif_chunk_grad`,
+  :func:`lif_pool_chunk_grad`) are the same recurrence written as pure functions over a
+  few steps, for ``torch.compile``: each compiles into one loop over the neurons, and
+  :func:`lif_chunks_forward` / :func:`lif_chunks_backward` chain them over T. The pooled
+  pair runs a following 2-wide max or average pool inside that loop. :mod:`snnkit.engine`
+  decides when they run (long runs) and falls back to :func:`lif_sequence` where
+  compiling fails.
 * :class:`LIF` holds the parameters (leak, threshold, reset, surrogate) of one layer.
 
 Dynamics (matched to ``snntorch.Leaky`` with its default ``reset_delay=True``)::
@@ -28,11 +35,16 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from . import engine
 from .surrogate import Surrogate, get_surrogate
 
-__all__ = ["LIFState", "lif_step", "lif_sequence", "LIF", "RESETS", "check_lif_params"]
+__all__ = ["LIFState", "lif_step", "lif_sequence", "lif_chunk", "lif_chunk_grad", "lif_pool_chunk",
+           "lif_pool_chunk_grad", "lif_chunks_forward", "lif_chunks_backward", "LIF", "RESETS", "POOLS",
+           "check_lif_params"]
 
 RESETS = ("subtract", "zero", "none")
+#: the pools :func:`lif_pool_chunk` runs: 2-wide windows, stride 2, no padding
+POOLS = ("max", "avg")
 
 
 class LIFState(NamedTuple):
@@ -240,6 +252,303 @@ def lif_sequence(
     return _LIFSequence.apply(current, beta, threshold, surrogate, reset, steps, not keep_membranes)
 
 
+# ---------------------------------------------------------------------------------------
+# kernels for torch.compile: pure functions of tensors over a chunk of K steps (unrolled), each
+# compiled into one loop over the neurons that keeps a neuron's membrane in registers from
+# step to step. A chunk starts from the membrane the previous one ended with (zero before the
+# first: U = (0 beta + I) - 0 theta = I exactly, as the eager engine's first step), so one
+# compiled kernel serves every chunk and every T that K divides. The backward pass
+# recomputes the membranes of its chunk from that state and the input current instead of
+# reading (T, B, ...) membranes back from memory.
+
+
+def _advance(mem, spk, cur, beta, threshold, subtract: bool):
+    """U[t] from U[t-1], S[t-1] and I[t], in the eager engine's order of operations."""
+    if subtract:
+        return (mem * beta + cur) - spk * threshold
+    return (mem * (1 - spk)) * beta + cur
+
+
+def _back_over_time(mems: list, grads: list, acc, total, beta, threshold, surrogate: Surrogate, constant: bool,
+                    subtract: bool):
+    """dL/dI of the steps of a chunk, backwards: ``g[t] = dL/dS[t] g'(U[t] - theta) + g[t+1] dU[t+1]/dU[t]``
+    with ``dU[t+1]/dU[t]`` = beta (subtract) or beta (1 - S[t]) (zero; the reset is detached).
+    ``acc`` is g of the step after the chunk (zero after the last), ``total`` the running sum
+    of g over the later steps (constant current). Returns the chunk's g (in order), acc, total."""
+    out = []
+    for t in range(len(mems) - 1, -1, -1):
+        local = surrogate.grad(mems[t] - threshold) * grads[t]
+        factor = beta if subtract else (1 - (mems[t] > threshold).to(local.dtype)) * beta
+        acc = local + acc * factor
+        if constant:
+            total = total + acc
+        out.append(acc)
+    return out[::-1], acc, total
+
+
+def lif_chunk(current: torch.Tensor, state: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int,
+              constant: bool, subtract: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``steps`` LIF steps from the membrane ``state`` (B, ...): spikes (steps, B, ...) and the
+    last membrane (B, ...).
+
+    ``current`` is (steps, B, ...), or (B, ...) at every step when ``constant``; ``beta`` and
+    ``threshold`` broadcast against one step; ``subtract``: the reset. Same spikes as
+    :func:`lif_sequence` (same order of floating-point operations).
+    """
+    mem = state
+    spk = (mem > threshold).to(mem.dtype)
+    spikes = []
+    for t in range(steps):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        spikes.append(spk)
+    return torch.stack(spikes), mem
+
+
+def lif_chunk_grad(current: torch.Tensor, state: torch.Tensor, grad_spikes: torch.Tensor, acc: torch.Tensor,
+                   total: torch.Tensor | None, beta: torch.Tensor, threshold: torch.Tensor, surrogate: Surrogate,
+                   constant: bool, subtract: bool):
+    """The backward pass of :func:`lif_chunk` from dL/dS (steps, B, ...): ``(dL/dI, acc, total)``
+    (see :func:`_back_over_time`); dL/dI is (steps, B, ...), or None when ``constant`` (then
+    ``total`` carries it). Leak and threshold get no gradient here."""
+    mem = state
+    spk = (mem > threshold).to(mem.dtype)
+    mems = []
+    for t in range(grad_spikes.shape[0]):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        mems.append(mem)
+    grads, acc, total = _back_over_time(mems, [grad_spikes[t] for t in range(len(mems))], acc, total, beta,
+                                        threshold, surrogate, constant, subtract)
+    return (None if constant else torch.stack(grads)), acc, total
+
+
+def _windows(x: torch.Tensor, dims: tuple[int, ...]) -> list[torch.Tensor]:
+    """Views of ``x``, one per position in a 2-wide pooling window over the (negative) ``dims``,
+    in PyTorch's scan order (row-major); an odd last row or column is dropped, as pooling does."""
+    views = [x]
+    for d in dims:
+        half = x.shape[d] // 2
+        split = []
+        for v in views:
+            for k in (0, 1):
+                index = [slice(None)] * v.dim()
+                index[d] = slice(k, 2 * half, 2)
+                split.append(v[tuple(index)])
+        views = split
+    return views
+
+
+def _spread(pooled: torch.Tensor, dims: tuple[int, ...], sizes: tuple[int, ...]) -> torch.Tensor:
+    """Each pooled value repeated over its window: (..., n // 2, ...) -> (..., n, ...) along ``dims``
+    (the odd last row or column gets its neighbour's value; callers mask it)."""
+    for d, n in zip(dims, sizes):
+        rows = (torch.arange(n, device=pooled.device) // 2).clamp(max=n // 2 - 1)
+        pooled = pooled[(Ellipsis, rows) + (slice(None),) * (-d - 1)]
+    return pooled
+
+
+def _window_position(dims: tuple[int, ...], sizes: tuple[int, ...], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per element over ``dims``: its position in its window (scan order) and whether a window
+    covers it at all (False on a dropped odd row or column)."""
+    pos = inside = None
+    for i, (d, n) in enumerate(zip(dims, sizes)):
+        idx = torch.arange(n, device=device)
+        shape = (n,) + (1,) * (-d - 1)
+        p = ((idx % 2) * 2 ** (len(dims) - 1 - i)).view(shape)
+        ok = (idx < 2 * (n // 2)).view(shape)
+        pos = p if pos is None else pos + p
+        inside = ok if inside is None else inside & ok
+    return pos, inside
+
+
+def lif_pool_chunk(current: torch.Tensor, state: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor,
+                   steps: int, constant: bool, subtract: bool, kind: str, dims: tuple[int, ...]):
+    """A LIF layer and the 2-wide pool after it (``kind`` "max" or "avg", kernel 2, stride 2,
+    over the negative ``dims``), ``steps`` steps in one pass: what :func:`lif_chunk` then
+    ``max_pool``/``avg_pool`` would give, without writing the unpooled spikes.
+
+    ``state`` holds the membranes window by window, (P, B, ... halved along ``dims``) for P
+    positions per window (zeros before the first chunk). Returns the pooled spikes
+    (steps, B, ... halved), for "max" the position (scan order, as a float) of each window's
+    first spike, where max pooling routes its gradient (0 when none fired; None for "avg"),
+    and the new state.
+    """
+    views = _windows(current, dims)
+    mems = [state[p] for p in range(len(views))]
+    spks = [(m > threshold).to(m.dtype) for m in mems]
+    pooled, firsts = [], []
+    for t in range(steps):
+        for p, v in enumerate(views):
+            mems[p] = _advance(mems[p], spks[p], v if constant else v[t], beta, threshold, subtract)
+            spks[p] = (mems[p] > threshold).to(mems[p].dtype)
+        if kind == "avg":
+            count = spks[0]
+            for s_ in spks[1:]:
+                count = count + s_
+            pooled.append(count / len(spks))  # exact: a small integer over 2 or 4
+            continue
+        fired = [s_ > 0 for s_ in spks]
+        anyone, first = fired[0], torch.zeros_like(mems[0])
+        for k in range(len(fired) - 1, 0, -1):  # the earliest spike in scan order wins, as in max_pool
+            anyone = anyone | fired[k]
+            first = torch.where(fired[k], float(k), first)
+        pooled.append(anyone.to(mems[0].dtype))
+        firsts.append(torch.where(fired[0], 0.0, first))
+    position = torch.stack(firsts) if kind == "max" else None
+    return torch.stack(pooled), position, torch.stack(mems)
+
+
+def lif_pool_chunk_grad(current: torch.Tensor, state: torch.Tensor, position: torch.Tensor | None,
+                        grad_pooled: torch.Tensor, acc: torch.Tensor, total: torch.Tensor | None, beta: torch.Tensor,
+                        threshold: torch.Tensor, surrogate: Surrogate, constant: bool, subtract: bool, kind: str,
+                        dims: tuple[int, ...]):
+    """The backward pass of :func:`lif_pool_chunk` from dL/d(pooled spikes): the pool's gradient
+    (to the first spike of a max window, or a 1/n share of an average) and the LIF's, in one
+    pass over the full-size neurons. Returns ``(dL/dI, acc, total)`` as :func:`lif_chunk_grad`."""
+    full = current if constant else current[0]
+    sizes = tuple(full.shape[d] for d in dims)
+    pos, inside = _window_position(dims, sizes, full.device)
+    mem = _spread(state[0], dims, sizes)
+    for p in range(1, state.shape[0]):  # the window-by-window state back on the neurons' grid
+        mem = torch.where(pos == p, _spread(state[p], dims, sizes), mem)
+    spk = (mem > threshold).to(mem.dtype)
+    mems = []
+    steps = grad_pooled.shape[0]
+    for t in range(steps):
+        mem = _advance(mem, spk, current if constant else current[t], beta, threshold, subtract)
+        spk = (mem > threshold).to(mem.dtype)
+        mems.append(mem)
+    spread = _spread(grad_pooled, dims, sizes)
+    if kind == "avg":
+        grad_spikes = torch.where(inside, spread / 2 ** len(dims), 0.0)
+    else:
+        grad_spikes = torch.where(inside & (_spread(position, dims, sizes) == pos), spread, 0.0)
+    grads, acc, total = _back_over_time(mems, [grad_spikes[t] for t in range(steps)], acc, total, beta, threshold,
+                                        surrogate, constant, subtract)
+    return (None if constant else torch.stack(grads)), acc, total
+
+
+def _chunk_sizes(T: int) -> list[int]:
+    """Steps per compiled call: one size that divides T where one of 5, 4, 6 does (one kernel
+    for every chunk), else 5s and a remainder; T itself up to 8."""
+    for k in (5, 4, 6):
+        if T % k == 0:
+            return [k] * (T // k)
+    if T <= 8:
+        return [T]
+    return [5] * (T // 5) + [T % 5]
+
+
+def _window_state(full: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Zero membranes, window by window, for neurons shaped like ``full`` (B, ...)."""
+    shape = list(full.shape)
+    for d in dims:
+        shape[d] //= 2
+    return full.new_zeros((2 ** len(dims), *shape))
+
+
+def lif_chunks_forward(current: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor, steps: int,
+                       constant: bool, subtract: bool, pool: tuple[str, tuple[int, ...]] | None = None,
+                       run=None):
+    """Run a LIF layer (and its pool) chunk by chunk through ``run(kernel, *args)`` (default:
+    eagerly). Returns the spikes or pooled spikes (T, B, ...), and what the backward pass
+    needs: the state before each chunk, the chunk sizes and (max pool) the positions."""
+    run = run or (lambda fn, *args: fn(*args))
+    full = current if constant else current[0]
+    state = torch.zeros_like(full) if pool is None else _window_state(full, pool[1])
+    outs, states, positions = [], [], []
+    start = 0
+    sizes = _chunk_sizes(steps)
+    for k in sizes:
+        cur = current if constant else current[start:start + k]
+        states.append(state)
+        if pool is None:
+            out, state = run(lif_chunk, cur, state, beta, threshold, k, constant, subtract)
+        else:
+            out, position, state = run(lif_pool_chunk, cur, state, beta, threshold, k, constant, subtract, *pool)
+            positions.append(position)
+        outs.append(out)
+        start += k
+    return (outs[0] if len(outs) == 1 else torch.cat(outs)), (states, sizes, positions)
+
+
+def lif_chunks_backward(current: torch.Tensor, saved, grad_out: torch.Tensor, beta: torch.Tensor,
+                        threshold: torch.Tensor, surrogate: Surrogate, constant: bool, subtract: bool,
+                        pool: tuple[str, tuple[int, ...]] | None = None, run=None) -> torch.Tensor:
+    """dL/dI of :func:`lif_chunks_forward` from dL/d(its output); ``saved`` is what it returned
+    second. (T, B, ...), or (B, ...) for a constant current."""
+    run = run or (lambda fn, *args: fn(*args))
+    states, sizes, positions = saved
+    full = current if constant else current[0]
+    acc = torch.zeros_like(full)
+    total = torch.zeros_like(full) if constant else None
+    grads = []
+    stop = sum(sizes)
+    for c in range(len(sizes) - 1, -1, -1):
+        start = stop - sizes[c]
+        cur = current if constant else current[start:stop]
+        if pool is None:
+            grad, acc, total = run(lif_chunk_grad, cur, states[c], grad_out[start:stop], acc, total, beta,
+                                   threshold, surrogate, constant, subtract)
+        else:
+            grad, acc, total = run(lif_pool_chunk_grad, cur, states[c], positions[c] if positions else None,
+                                   grad_out[start:stop], acc, total, beta, threshold, surrogate, constant, subtract,
+                                   *pool)
+        grads.append(grad)
+        stop = start
+    if constant:
+        return total
+    return grads[0] if len(grads) == 1 else torch.cat(grads[::-1])
+
+
+class _Kernels(torch.autograd.Function):
+    """A LIF layer (and optionally its pool) through the compiled kernels (see
+    :func:`lif_chunks_forward`); ``pool`` is None or (kind, dims)."""
+
+    @staticmethod
+    def forward(ctx, current, beta, threshold, surrogate, steps, constant, subtract, pool):
+        out, saved = lif_chunks_forward(current, beta, threshold, steps, constant, subtract, pool, engine.run_kernel)
+        ctx.save_for_backward(current, beta, threshold)
+        ctx.saved = saved  # intermediate states, not inputs or outputs of this node
+        ctx.options = (surrogate, constant, subtract, pool)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        current, beta, threshold = ctx.saved_tensors
+        surrogate, constant, subtract, pool = ctx.options
+        grad = lif_chunks_backward(current, ctx.saved, grad_out.contiguous(), beta, threshold, surrogate, constant,
+                                   subtract, pool, engine.run_kernel)
+        ctx.saved = None
+        return (grad,) + (None,) * 7
+
+
+def _pool_kind(pool: nn.Module, dims: int) -> str | None:
+    """"max" or "avg" if ``pool`` is a 2-wide, stride-2, unpadded pool over ``dims`` spatial
+    dimensions that :func:`lif_pool_chunk` reproduces exactly; else None."""
+    def pair(v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
+
+    max_type, avg_type = (nn.MaxPool1d, nn.AvgPool1d) if dims == 1 else (nn.MaxPool2d, nn.AvgPool2d)
+    if isinstance(pool, max_type):
+        ok = not pool.return_indices and pair(pool.dilation) == (1,) * dims
+        kind = "max"
+    elif isinstance(pool, avg_type):
+        ok = getattr(pool, "divisor_override", None) is None
+        kind = "avg"
+    else:
+        return None
+    stride = pool.stride if pool.stride is not None else pool.kernel_size
+    ok = ok and pair(pool.kernel_size) == (2,) * dims and pair(stride) == (2,) * dims
+    ok = ok and pair(pool.padding) == (0,) * dims and not pool.ceil_mode
+    return kind if ok else None
+
+
+def _hooked(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
 class LIF(nn.Module):
     """A layer of LIF neurons acting on (T, B, C, ...) currents.
 
@@ -289,21 +598,64 @@ class LIF(nn.Module):
         # (C,) -> (C, 1, 1) for a (B, C, H, W) current; scalars stay scalars
         return p.reshape(p.shape + (1,) * (sample_dims - 2)) if p.dim() else p
 
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
-        """current (T, B, ...) -> spikes (T, B, ...)."""
-        constant = current.stride(0) == 0 and current.shape[0] > 1
+    def fuses(self, pool: nn.Module, sample_dims: int) -> bool:
+        """Whether ``forward(current, pool=pool)`` may run ``pool`` inside the LIF kernels.
+
+        True for a 2-wide, stride-2, unpadded max or average pool over (C, L) or (C, H, W)
+        steps (``sample_dims`` counts B: 3 or 4) when nothing observes the spikes in between
+        (no probe, no forward hooks on this layer or the pool).
+        """
+        return (sample_dims in (3, 4) and _pool_kind(pool, sample_dims - 2) is not None and self.probe is None
+                and not _hooked(self) and not _hooked(pool))
+
+    def forward(self, current: torch.Tensor, pool: nn.Module | None = None) -> torch.Tensor:
+        """current (T, B, ...) -> spikes (T, B, ...); with ``pool`` (see :meth:`fuses`), the
+        pooled spikes ``pool(spikes)`` (applied to every step)."""
+        T = current.shape[0]
+        constant = current.stride(0) == 0 and T > 1
+        cur = current[0] if constant else current
+        neuron_steps = T * (cur.numel() if constant else cur[0].numel())
+        if self._kernels_apply(cur) and engine.use_compiled(neuron_steps):
+            return self._compiled_forward(cur, T, constant, pool)
         sample_dims = current.dim() - 1
         beta = self._shaped(self.beta.clamp(0, 1), sample_dims)
         threshold = self._shaped(self.threshold, sample_dims)
         keep = self.probe is not None
-        if constant:
-            spk, mem = lif_sequence(current[0], beta, threshold, self.surrogate, self.reset, current.shape[0],
-                                    keep_membranes=keep)
-        else:
-            spk, mem = lif_sequence(current, beta, threshold, self.surrogate, self.reset, keep_membranes=keep)
+        steps = T if constant else None
+        spk, mem = lif_sequence(cur, beta, threshold, self.surrogate, self.reset, steps, keep_membranes=keep)
         if keep:
             self.probe(self, spk, mem)
+        if pool is not None:
+            spk = pool(spk.reshape(T * spk.shape[1], *spk.shape[2:]))
+            spk = spk.reshape(T, -1, *spk.shape[1:])
         return spk
+
+    def _kernels_apply(self, cur: torch.Tensor) -> bool:
+        """The compiled kernels cover fixed leak and threshold, in float32, a subtractive or zero
+        reset (not "none"), with no probe (they do not keep the membranes a probe wants)."""
+        return (not (self.beta.requires_grad or self.threshold.requires_grad) and cur.dtype == torch.float32
+                and self.probe is None and self.reset in ("subtract", "zero"))
+
+    def _compiled_forward(self, cur: torch.Tensor, T: int, constant: bool, pool: nn.Module | None) -> torch.Tensor:
+        lead = 0 if constant else 1  # dimensions before B in cur
+        sample_dims = cur.dim() - lead
+        beta, threshold = self.beta.detach().clamp(0, 1), self.threshold.detach()
+        maps = sample_dims == 4  # (B, C, H, W) steps: run on (B, H, W, C) views, channels last
+        if maps:  # per-channel parameters broadcast along the last dimension as they are
+            order = tuple(range(lead + 1)) + (lead + 2, lead + 3, lead + 1)
+            cur = cur.permute(order)
+            spatial = (-3, -2)
+        else:
+            beta, threshold = self._shaped(beta, sample_dims), self._shaped(threshold, sample_dims)
+            spatial = (-1,)
+        spec = None if pool is None else (_pool_kind(pool, len(spatial)), spatial)
+        subtract = self.reset == "subtract"
+        if torch.is_grad_enabled() and cur.requires_grad:
+            out = _Kernels.apply(cur, beta, threshold, self.surrogate, T, constant, subtract, spec)
+        else:
+            with torch.no_grad():
+                out, _ = lif_chunks_forward(cur, beta, threshold, T, constant, subtract, spec, engine.run_kernel)
+        return out.permute(0, 1, 4, 2, 3) if maps else out  # (T, B, C, H, W) views of channels-last steps
 
     def step(self, current: torch.Tensor, state: LIFState | None) -> tuple[torch.Tensor, LIFState]:
         """One step: current (B, ...) -> spikes (B, ...), new state (see :func:`lif_step`)."""

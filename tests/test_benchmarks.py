@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from snnkit import engine as snn_engine
+from snnkit.compress.planners import Selection
 from snnkit.models import lif_layers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,33 +131,57 @@ def test_engine_quick_run_writes_every_row(engine, tmp_path):
     assert torch.get_num_threads() == threads
     assert json.loads(out.read_text())["setup"] == {"T": 4, "batch": 8, "beta": 0.9, "threshold": 1.0, "seed": 0}
     rows = res["rows"]
-    assert rows["snnkit"]["identical_spikes"] is True
+    assert rows["snnkit_eager"]["identical_spikes"] is True
     assert rows["snntorch"]["identical_spikes"] is True
-    assert "snntorch_compiled" not in rows and "snnkit_compiled" not in rows  # --no-compile
+    assert not {"snntorch_compiled", "snnkit_compiled", "snnkit"} & set(rows)  # --no-compile
+    assert list(res["layer_spike_rates"]) == ["conv1", "conv2", "fc3"]
+    assert all(0.0 <= r <= 1.0 for r in res["layer_spike_rates"].values())
     for key in ("spikingjelly", "norse"):
         assert rows[key]["identical_spikes"] is None
         assert rows[key]["note"].startswith(("n/a", "not installed"))
     assert rows["ann"]["infer"] > 0 and rows["ann"]["train"] > 0
-    assert rows["snnkit"]["train"] / rows["snntorch"]["train"] == pytest.approx(res["ratios"]["snntorch"]["train"])
+    assert rows["snnkit_eager"]["train"] / rows["snntorch"]["train"] == pytest.approx(
+        res["ratios_eager"]["snntorch"]["train"])
 
 
 def test_engine_reports_a_missing_peer_instead_of_crashing(engine, monkeypatch):
     monkeypatch.setitem(sys.modules, "norse", None)  # import norse -> ImportError
     setup = engine.Setup(T=2, batch=2)
     x, y = torch.rand(2, 1, 16, 16), torch.tensor([0, 1])
-    rows = engine.variants(setup, x, y, compile_infer=False, peers=("snntorch", "norse"))
+    rows = engine.variants(setup, x, y, compile_infer=False, compiled_kernels=False, peers=("snntorch", "norse"))
     assert rows["norse"].infer is None and rows["norse"].train is None
     assert "pip install -e .[bench]" in rows["norse"].note
-    assert rows["snnkit"].identical is True
+    assert rows["snnkit_eager"].identical is True
+
+
+def test_engine_layer_rates_name_layers_and_count_spikes(engine):
+    setup = engine.Setup(T=3, batch=2)
+    model = engine.build(engine.spec_of(setup), seed=0)
+    with torch.no_grad():
+        model.body.layers[0].weight.fill_(1.0)  # every conv1 neuron sees 9 x the pixel sum's share
+    x = torch.ones(2, 1, 16, 16)
+    rates = engine.layer_rates(model, engine.encoding.direct(x, 3))
+    assert list(rates) == ["conv1", "conv2", "fc3"]
+    # conv1 current: 4 (corners), 6 (edges) or 9 (inside) > threshold 1 at every step, and the
+    # subtractive reset cannot stop a current above the threshold: all of conv1 fires always
+    assert rates["conv1"] == 1.0
+
+
+def test_cpu_model_is_named(common):
+    name = common.cpu_model()
+    assert isinstance(name, str) and name.strip() == name and len(name) > 0
+    assert common.machine(1)["cpu_model"] == name
 
 
 # ---------------------------------------------------------------------------------------
 # pruned
 
 
-def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
+def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path, monkeypatch):
+    monkeypatch.setattr(snn_engine, "_compile", lambda fn: fn)  # the compiled engine's kernels, run eagerly
     res = pruned.main(["--quick", "--threads", "1", "--json", str(tmp_path / "p.json")])
-    assert [(r["net"], r["align"]) for r in res["rows"]] == [("VGG", 1), ("VGG", 4), ("ResNet", 1), ("ResNet", 4)]
+    assert [(r["net"], r["align"], r["engine"]) for r in res["rows"]] == [
+        (net, align, eng) for net in ("VGG", "ResNet") for align in (1, 4) for eng in ("eager", "compiled")]
     for r in res["rows"]:
         if r["align"] == 1:
             assert sum(r["widths"]) == round(0.5 * sum(r["original"]))  # the random criterion's total
@@ -169,8 +195,6 @@ def test_pruned_quick_run_counts_flops_of_the_shrunk_nets(pruned, tmp_path):
 
 
 def test_pruned_alignment_rounds_widths_up_with_the_next_best_channels(pruned):
-    from snnkit.compress.planners import Selection
-
     sel = Selection(layers=["a", "b"], widths=[3, 9], original=[10, 12],
                     scores=[torch.arange(10.0), torch.arange(12.0).flip(0)], importance="test")
     assert [k.tolist() for k in pruned.aligned(sel, 1)] == [[7, 8, 9], list(range(9))]
@@ -181,8 +205,23 @@ def test_pruned_alignment_rounds_widths_up_with_the_next_best_channels(pruned):
         pruned.aligned(sel, 0)
 
 
+def test_pruned_nets_include_28x28_inputs_and_a_wide_vgg(pruned):
+    nets = pruned.parents()
+    assert nets["VGG 28x28"].spec.in_shape == (1, 28, 28) and nets["VGG 28x28"].spec.widths == [32, 64, 128]
+    wide = nets["wide VGG 28x28"]
+    assert wide.spec.widths == [64, 64, 128, 128, 256, 256] and wide.spec.batch_norm and wide.T == 4
+    x = pruned.images(28, 3)
+    assert x.shape == (3, 1, 28, 28)
+    # MACs per sample and step of the 28x28 VGG: conv 1->32 on 28x28 (784*32*9 = 225792), conv
+    # 32->64 on 14x14 (196*64*288 = 3612672), fc 3136->128 (401408), fc 128->10 (1280)
+    model = pruned.build(nets["VGG 28x28"].spec, seed=0)
+    assert pruned.dense_macs(model, pruned.model_input(x, 2)) == 2 * (225792 + 3612672 + 401408 + 1280)
+    with pytest.raises(SystemExit, match="--engines 'fast'"):
+        pruned.main(["--engines", "fast"])
+
+
 def test_pruned_selection_rejects_an_unknown_criterion(pruned):
-    model = pruned.build(pruned.parents(quick=True)["VGG"], seed=0)
+    model = pruned.build(pruned.parents(quick=True)["VGG"].spec, seed=0)
     sel = pruned.select(model, torch.rand(2, 1, 16, 16), "l1", 0.5, 2, 0)
     assert sel.widths == [4, 4, 8]  # half of (8, 8, 16) in every layer
     with pytest.raises(ValueError, match="criterion='svd'"):
@@ -204,7 +243,8 @@ def test_growth_macs_per_sample_of_the_benchmark_net(growth):
 
 def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
     png = tmp_path / "growth.png"
-    res = growth.main(["--quick", "--threads", "1", "--plot", str(png), "--json", str(tmp_path / "g.json")])
+    res = growth.main(["--quick", "--threads", "1", "--plot", str(png), "--json", str(tmp_path / "g.json"),
+                       "--no-memory"])
     assert png.stat().st_size > 1000
     by_T = res["by_T"]
     assert by_T["T=4"]["macs_per_sample"] == 2 * by_T["T=2"]["macs_per_sample"]  # linear in T
@@ -212,65 +252,18 @@ def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
     rows = growth.growth_table(by_T)
     assert rows[0][1] == 1.0 and rows[1][1] == 2.0
     assert all(r["infer_ms"] > 0 and r["train_ms"] > 0 for r in by_T.values())
+    net28 = res["by_net"]["28x28 conv32-P-conv64-P-fc128"]
+    # per sample and step: 784*32*9 + 196*64*288 + 3136*128 + 128*10 MACs, at T = 2
+    assert net28["T=2"]["macs_per_sample"] == 2 * (225792 + 3612672 + 401408 + 1280)
+    one_d = res["by_net"]["1-D (1 x 40) conv32-P-conv64-P-fc128"]
+    assert one_d.startswith("pending") if isinstance(one_d, str) else one_d["T=2"]["macs_per_sample"] > 0
 
 
-# ---------------------------------------------------------------------------------------
-# compiled LIF (opt-in): its pure functions, run eagerly here (compiling takes minutes)
-
-
-@pytest.fixture(scope="module")
-def compiled_lif(engine):
-    import compiled_lif as c
-
-    return c
-
-
-def test_compiled_lif_forward_on_a_hand_computed_sequence(compiled_lif):
-    # beta 0.5, theta 1, constant current 0.75: U = 0.75, 1.125 (spike), 0.5*1.125+0.75-1 = 0.3125,
-    # 0.90625, 1.203125 (spike)
-    cur = torch.tensor([[0.75]])
-    spk, mem = compiled_lif.lif_forward(cur, torch.tensor(0.5), torch.tensor(1.0), 5, True)
-    assert spk.flatten().tolist() == [0, 1, 0, 0, 1]
-    assert mem.flatten().tolist() == [0.75, 1.125, 0.3125, 0.90625, 1.203125]
-    # backward with dL/dS = 1 at the last step only: g[4] = g'(0.203125), then g[t-1] = 0.5 g[t]
-    from snnkit.surrogate import ATan
-
-    grad = torch.zeros(5, 1, 1)
-    grad[-1] = 1.0
-    g = compiled_lif.lif_backward(mem, grad, torch.tensor(0.5), torch.tensor(1.0), ATan(), constant=False)
-    g4 = float(ATan().grad(torch.tensor(0.203125)))
-    assert g.flatten().tolist() == pytest.approx([g4 / 16, g4 / 8, g4 / 4, g4 / 2, g4])
-    total = compiled_lif.lif_backward(mem, grad, torch.tensor(0.5), torch.tensor(1.0), ATan(), constant=True)
-    assert float(total) == pytest.approx(g4 * (1 + 1 / 2 + 1 / 4 + 1 / 8 + 1 / 16))
-
-
-@pytest.mark.parametrize("per_channel", [False, True])
-def test_compiled_lif_model_matches_the_default_engine(engine, compiled_lif, per_channel):
-    setup = engine.Setup(T=8, batch=6)
-    spec = engine.spec_of(setup)
-    spec = engine.VGGSpec(in_shape=spec.in_shape, num_classes=10, features=spec.features, readout="spike",
-                          neuron=engine.NeuronSpec(beta=0.9, per_channel=per_channel))
-    model = engine.build(spec, seed=0)
-    if per_channel:  # a different leak in every channel
-        with torch.no_grad():
-            for _, layer in lif_layers(model):
-                layer.beta.copy_(torch.linspace(0.5, 0.95, layer.beta.numel()))
-    fast = compiled_lif.compile_lif(model, compiled=False)
-    assert all(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(fast))
-    assert not any(isinstance(m, compiled_lif.CompiledLIF) for _, m in lif_layers(model))
-    x = engine.encoding.direct(torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 4, 8)
-    y = torch.arange(6) % 10
-    out_a, out_b = model(x), fast(x)
-    assert out_a.sum() > 0 and torch.equal(out_a, out_b)
-    with torch.no_grad():
-        assert torch.equal(fast(x), out_a)
-    loss = torch.nn.functional.cross_entropy
-    loss(out_a.mean(0), y).backward()
-    loss(out_b.mean(0), y).backward()
-    for p, q in zip(model.parameters(), fast.parameters()):
-        if p.grad is not None:
-            assert torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-7)
-    zero = engine.build(engine.VGGSpec(in_shape=(1, 16, 16), num_classes=10,
-                                       neuron=engine.NeuronSpec(reset="zero")), seed=0)
-    with pytest.raises(ValueError, match="reset='zero'"):
-        compiled_lif.compile_lif(zero)
+def test_growth_peak_memory_grows_with_T_in_fresh_processes(growth):
+    net = next(iter(growth.memory_nets()))
+    small, large = growth.measure_memory([(net, 2, 8), (net, 40, 8)], "eager", 1)
+    assert small["T"] == 2 and large["T"] == 40 and small["net"] == net
+    # a training step keeps (T, B, ...) membranes and spikes for the backward pass: 40 steps
+    # of 8 samples of the 16x16 net hold at least 40 * 8 * 6154 * 4 bytes (7.5 MiB) more than 2
+    assert large["train_mib"] - small["train_mib"] > 7.5
+    assert large["train_mib"] >= large["infer_mib"] > 0

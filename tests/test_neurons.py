@@ -5,9 +5,11 @@ import pickle
 import pytest
 import snntorch as snn
 import torch
+import torch.nn.functional as F
 from snntorch import surrogate as snn_surrogate
 
-from snnkit.neurons import LIF, lif_sequence, lif_step
+from snnkit.neurons import (LIF, _chunk_sizes, lif_chunks_backward, lif_chunks_forward, lif_pool_chunk, lif_pool_chunk_grad,
+                            lif_sequence, lif_step)
 from snnkit.surrogate import ATan, FastSigmoid, Triangular, get_surrogate
 
 T, B, C = 30, 6, 20
@@ -170,3 +172,100 @@ def test_reused_membrane_buffer_guards_a_second_backward():
     second = torch.autograd.grad(spk.sum(), x)[0]
     assert torch.equal(first, second) and torch.equal(mem, mem_before)
     torch.testing.assert_close(first, torch.autograd.grad(lif(x).sum(), x)[0])
+
+
+# ---------------------------------------------------------------------------------------
+# the kernels for torch.compile, run eagerly here (tests/test_engine.py compiles them)
+
+
+def _channels_last(x):
+    """(..., C, H, W) -> (..., H, W, C) view."""
+    n = x.dim()
+    return x.permute(*range(n - 3), n - 2, n - 1, n - 3)
+
+
+def test_chunk_sizes_cover_T_with_few_kernel_sizes():
+    assert _chunk_sizes(25) == [5] * 5 and _chunk_sizes(12) == [4] * 3 and _chunk_sizes(6) == [6]
+    assert _chunk_sizes(7) == [7] and _chunk_sizes(13) == [5, 5, 3] and _chunk_sizes(1) == [1]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("constant", [False, True])
+@pytest.mark.parametrize("steps", [13, 12])
+def test_chunked_kernels_equal_the_eager_engine(reset, constant, steps):
+    gen = torch.Generator().manual_seed(4)
+    shape = (B, 3, 5) if constant else (steps, B, 3, 5)
+    cur = (torch.randn(*shape, generator=gen) + 0.6).requires_grad_()
+    beta = torch.tensor([0.5, 0.8, 0.95]).reshape(3, 1)
+    thr = torch.tensor([0.7, 1.0, 1.3]).reshape(3, 1)
+    spk, _ = lif_sequence(cur, beta, thr, ATan(), reset, steps if constant else None)
+    w = torch.randn(spk.shape, generator=gen)
+    (grad,) = torch.autograd.grad((spk * w).sum(), cur)
+    with torch.no_grad():
+        k_spk, saved = lif_chunks_forward(cur, beta, thr, steps, constant, reset == "subtract")
+        k_grad = lif_chunks_backward(cur, saved, w, beta, thr, ATan(), constant, reset == "subtract")
+    assert spk.sum() > 50 and torch.equal(k_spk, spk)
+    torch.testing.assert_close(k_grad, grad, rtol=1e-5, atol=1e-6)
+    assert k_grad.shape == cur.shape
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("size", [(6, 8), (7, 5)])
+@pytest.mark.parametrize("constant", [False, True])
+def test_pooled_kernels_equal_lif_then_pool_values_and_gradients(kind, size, constant):
+    """Channels-last (B, H, W, C) steps, odd sizes included (the last row/column is dropped)."""
+    gen = torch.Generator().manual_seed(5)
+    H, W = size
+    shape = (B, 4, H, W) if constant else (T, B, 4, H, W)
+    cur = (torch.randn(*shape, generator=gen) * 0.8 + 0.5).requires_grad_()
+    beta = torch.tensor([0.5, 0.7, 0.9, 0.95])  # per channel: the last dimension of the kernels' views
+    thr = torch.tensor(1.0)
+    spk, _ = lif_sequence(cur, beta.reshape(4, 1, 1), thr, Triangular(), steps=T if constant else None)
+    pool = F.max_pool2d if kind == "max" else F.avg_pool2d
+    ref = pool(spk.reshape(T * B, 4, H, W), 2).reshape(T, B, 4, H // 2, W // 2)
+    w = torch.randn(ref.shape, generator=gen)
+    (grad,) = torch.autograd.grad((ref * w).sum(), cur)
+    with torch.no_grad():
+        pooled, saved = lif_chunks_forward(_channels_last(cur), beta, thr, T, constant, True, (kind, (-3, -2)))
+        k_grad = lif_chunks_backward(_channels_last(cur), saved, _channels_last(w).contiguous(), beta, thr,
+                                     Triangular(), constant, True, (kind, (-3, -2)))
+    assert ref.sum() > 50 and torch.equal(_channels_last(ref), pooled)
+    torch.testing.assert_close(_channels_last(grad), k_grad, rtol=1e-5, atol=1e-6)
+    if kind == "max":  # the position is where max_pool2d's index points, inside its window
+        _, idx = F.max_pool2d(spk.reshape(T * B, 4, H, W), 2, return_indices=True)
+        expected = (idx // W % 2) * 2 + idx % W % 2
+        position = torch.cat(saved[2])
+        assert torch.equal(_channels_last(expected.reshape(ref.shape)).float(), position)
+
+
+def test_pooled_kernels_on_sequences_and_a_hand_made_window():
+    # 1-D: (B, C, L) steps, the pool along the last dimension, L odd
+    gen = torch.Generator().manual_seed(6)
+    cur = (torch.randn(T, B, 3, 9, generator=gen) + 0.6).requires_grad_()
+    spk, _ = lif_sequence(cur, 0.9, 1.0, ATan())
+    ref = F.max_pool1d(spk.reshape(T * B, 3, 9), 2).reshape(T, B, 3, 4)
+    (grad,) = torch.autograd.grad(ref.sum(), cur)
+    one, beta = torch.tensor(1.0), torch.tensor(0.9)
+    with torch.no_grad():
+        pooled, saved = lif_chunks_forward(cur, beta, one, T, False, True, ("max", (-1,)))
+        k_grad = lif_chunks_backward(cur, saved, torch.ones_like(pooled), beta, one, ATan(), False, True,
+                                     ("max", (-1,)))
+    assert torch.equal(pooled, ref)
+    torch.testing.assert_close(k_grad, grad, rtol=1e-5, atol=1e-6)
+    # one step, one 2x2 window (H, W, C = 2, 2, 1), currents 0.5, 2, 0.2, 3: positions 1 and 3
+    # fire; max pooling routes the gradient to the first of them (1), average pooling a quarter
+    # to each. The state is the membrane before the step (zero), window by window.
+    cur = torch.tensor([0.5, 2.0, 0.2, 3.0]).reshape(1, 2, 2, 1)
+    half, state = torch.tensor(0.5), torch.zeros(4, 1, 1, 1, 1)
+    pooled, position, new_state = lif_pool_chunk(cur, state, half, one, 1, True, True, "max", (-3, -2))
+    assert pooled.flatten().tolist() == [1.0] and position.flatten().tolist() == [1.0]
+    assert torch.equal(new_state.flatten(), cur.flatten())  # U = I at the first step
+    zero = torch.zeros(1, 2, 2, 1)
+    g, acc, total = lif_pool_chunk_grad(cur, state, position, torch.ones(1, 1, 1, 1, 1), zero, zero, half, one,
+                                        Triangular(2.0, 1.0), True, True, "max", (-3, -2))
+    assert g is None and total.flatten().tolist() == [0.0, 0.5, 0.0, 0.0]  # 1 - |U - 1| / 2 at position 1 only
+    pooled, position, _ = lif_pool_chunk(cur, state, half, one, 1, True, True, "avg", (-3, -2))
+    assert pooled.flatten().tolist() == [0.5] and position is None
+    g, acc, total = lif_pool_chunk_grad(cur, state, None, torch.ones(1, 1, 1, 1, 1), zero, zero, half, one,
+                                        Triangular(2.0, 1.0), True, True, "avg", (-3, -2))
+    assert total.flatten().tolist() == pytest.approx([0.25 * 0.75, 0.25 * 0.5, 0.25 * 0.6, 0.0])
