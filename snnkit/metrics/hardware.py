@@ -74,6 +74,7 @@ __all__ = [
     "HARDWARE_TABLE",
     "HardwareReport",
     "LEVELS",
+    "LEVEL_NAMES",
     "LayerLoad",
     "REFETCH",
     "STORAGE_FORMATS",
@@ -99,6 +100,10 @@ HARDWARE_TABLE: dict[str, Any] = _load_table()
 
 #: Where energy is spent, in report order: three memory levels and the arithmetic.
 LEVELS: tuple[str, ...] = ("dram", "global_buffer", "scratchpad", "compute")
+
+#: How a reader names each of :data:`LEVELS` (legends, table columns).
+LEVEL_NAMES: dict[str, str] = {"dram": "DRAM", "global_buffer": "global buffer", "scratchpad": "scratchpad",
+                               "compute": "compute"}
 
 #: Accepted ``density`` names: the mean over samples or the busiest sample.
 DENSITIES: tuple[str, ...] = ("mean", "worst")
