@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from snnkit.claims import Claim, decide
-from snnkit.notebook.comparison import Summary, conclusion, format_cost, summarize
+from snnkit.notebook.comparison import Summary, conclusion, format_cost, paper_claims, summarize
 
 
 def _row(acc: float, compute: float, memory: float, bits: float, T: int, bw: int = 32) -> dict:
@@ -87,3 +87,28 @@ def test_errors_name_the_bad_value(summary):
     with pytest.raises(ValueError, match="cost='bits'"):
         format_cost(1.0, "bits")
     assert format_cost(16000, "size_bits") == "2.0 kB" and format_cost(5, "T") == "T = 5"
+
+
+def _entry(acc_shift: float, *, spikes: float = 1000.0, memory: float = 30.0, T: int = 6) -> list[dict]:
+    return [{**_row(a + acc_shift, 0.3, memory, 1.6e6, T), "spikes_per_inference": spikes} for a in (0.90, 0.92, 0.94)]
+
+
+def test_paper_claims_decided_on_a_hand_made_comparison():
+    rows = {"dense": _entry(0.0), "pca": _entry(-0.005), "random": _entry(-0.02), "attention": _entry(-0.03, spikes=1200),
+            "duq": _entry(-0.002), "rescaw-svs": _entry(-0.05), "lamp-kl": _entry(-0.004, memory=10.0, T=4),
+            "uniform": _entry(-0.001, memory=3.0)}
+    evidence = paper_claims(summarize(rows), sparsity=0.8, bits=2, pca_threshold=0.99, svs_keep=0.5, timesteps=6,
+                            test_size=1000)
+    assert [c.paper[0] for c, *_ in evidence] == ["1", "1", "2", "2", "3", "3", "4", "5", "5"]
+    outcomes = {c.key: decide(c, v, baseline=b, untestable=why).outcome for c, v, b, why in evidence}
+    assert outcomes == {"pca_within_1": "reproduced", "pca_vs_random": "reproduced",
+                        "attention_within_1": "not reproduced", "attention_fewer_spikes": "not reproduced",
+                        "duq_within_1": "reproduced", "ternary_less_memory_energy": "reproduced",
+                        "rescaw_svs_within_1": "not reproduced", "lamp_kl_within_1": "reproduced",
+                        "kl_shortens_t": "reproduced"}
+    kl = next(e for e in evidence if e[0].key == "kl_shortens_t")
+    assert kl[1] == [2.0, 2.0, 2.0] and kl[2] is None  # 6 - 4 steps on every seed
+    high = {n: [{**r, "accuracy": 0.995} for r in rs] for n, rs in rows.items()}
+    why = paper_claims(summarize(high), sparsity=0.8, bits=2, pca_threshold=0.99, svs_keep=0.5, timesteps=6,
+                       test_size=1000)[0][3]
+    assert why == "dense at the data's ceiling: mean accuracy 0.995 >= 0.990"

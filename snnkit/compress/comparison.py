@@ -54,6 +54,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from .. import progress
 from ..encoding import model_input
 from ..metrics import hardware
 from ..metrics.energy import energy, energy_per_op
@@ -250,19 +251,20 @@ def compare(bases: Mapping[int, Base], settings: Settings, names: Sequence[str] 
     """Every entry of ``names`` from every base (``{seed: Base}``), measured by :func:`method_row`.
 
     ``settings.seed`` is replaced by each base's seed. Unknown names fail before any training.
+    One progress bar runs over the entries and seeds (:mod:`snnkit.progress`).
     """
     names = list(names)
     unknown = [n for n in names if n not in COMPARED]
     if unknown:
         raise ValueError(f"unknown comparison entries {unknown}; expected some of: {', '.join(COMPARED)}")
     out = Comparison({n: [] for n in names}, {n: [] for n in names}, dict.fromkeys(names, 0.0))
-    for seed, base in bases.items():
-        for name in names:
-            t0 = time.perf_counter()
-            run = run_entry(name, base, settings.replace(seed=seed))
-            out.rows[name].append(method_row(run, base))
-            out.runs[name].append(run)
-            out.seconds[name] += time.perf_counter() - t0
+    pairs = [(seed, name) for seed in bases for name in names]
+    for seed, name in progress.over(pairs, desc="methods x seeds", names=("seed", "method")):
+        t0 = time.perf_counter()
+        run = run_entry(name, bases[seed], settings.replace(seed=seed))
+        out.rows[name].append(method_row(run, bases[seed]))
+        out.runs[name].append(run)
+        out.seconds[name] += time.perf_counter() - t0
     return out
 
 
