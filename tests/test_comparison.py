@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from snnkit.compress import Compressed, global_sparsity
-from snnkit.compress.comparison import COMPARED, MAC16_PJ, Base, Settings, compare, method_row, pca_widths
+from snnkit.compress.comparison import (COMPARED, MAC16_PJ, PAPER_DEFAULTS, Base, Settings, compare,
+                                       compare_at_paper_defaults, method_row, pca_widths)
 from snnkit.compress.quant import effective_weight, quant_records
 from snnkit.data import load_dataset
 from snnkit.metrics import hardware
@@ -138,3 +139,11 @@ def test_method_rows_of_compressed_nets(base, runs, result):
     for name, row in rows.items():
         assert row["compression"] >= 1.0 - 1e-9, name
     assert full == {name: r[0] for name, r in result.rows.items()}
+
+
+def test_paper_defaults_run_each_entry_at_its_own_point(base):
+    out = compare_at_paper_defaults({0: base}, SETTINGS, ["lamp-kl"])
+    assert list(out.rows) == ["lamp-kl"] and PAPER_DEFAULTS["lamp-kl"] == {"sparsity": 0.98}
+    assert out.rows["lamp-kl"][0]["compression"] == pytest.approx(1 / 0.02, rel=0.05)  # 98 % of the weights removed
+    with pytest.raises(ValueError, match="no paper defaults"):
+        compare_at_paper_defaults({0: base}, SETTINGS, ["duq"])
