@@ -72,6 +72,15 @@ def test_text_table_and_implicit_figure_outputs():
     assert "image/png" in implicit.output.outputs[0]["data"]
 
 
+def test_dropdown_over_a_mapping_shows_labels_and_passes_keys():
+    menu = dropdown("cost", {"size_bits": "stored weights [bits]", "T": "latency [time steps]"}, "T")
+    assert [label for label, _ in menu.options] == ["stored weights [bits]", "latency [time steps]"]
+    assert menu.value == "T" and menu.label == "latency [time steps]"
+    seen = interactive_plot(lambda cost: f"cost={cost}", show=False, cost=menu)
+    menu.value = "size_bits"
+    assert seen.last == "cost=size_bits"
+
+
 def test_broken_update_fails_at_once_and_on_change():
     with pytest.raises(KeyError):
         interactive_plot(lambda bits: ACCURACY_BY_BITS[bits + 100], show=False,

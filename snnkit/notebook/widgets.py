@@ -222,11 +222,13 @@ def float_slider(name: str, bounds: tuple[float, float], value: float | None = N
                                   continuous_update=continuous_update, readout_format=readout_format)
 
 
-def _labelled(name: str, options: Sequence[Any], value: Any) -> tuple[list[tuple[str, Any]], Any]:
+def _labelled(name: str, options: Sequence[Any] | Mapping[Any, str], value: Any) -> tuple[list[tuple[str, Any]], Any]:
+    """(label, value) pairs: a mapping gives ``{value: label shown}``, a sequence shows its values."""
+    named = dict(options) if isinstance(options, Mapping) else None
     options = list(options)
     if not options:
         raise ValueError(f"{name} options={options!r}: expected a non-empty list of values")
-    labels = [str(o) for o in options]
+    labels = [named[o] for o in options] if named is not None else [str(o) for o in options]
     if len(set(labels)) != len(labels):
         raise ValueError(f"{name} options={options!r}: expected distinct values")
     value = options[0] if value is None else value
@@ -242,8 +244,10 @@ def selection_slider(name: str, options: Sequence[Any], value: Any = None, *,
                                       continuous_update=continuous_update)
 
 
-def dropdown(name: str, options: Sequence[Any], value: Any = None) -> ipywidgets.Dropdown:
-    """A drop-down over given values, e.g. pruning criteria ``["pca", "svs", "random"]``."""
+def dropdown(name: str, options: Sequence[Any] | Mapping[Any, str], value: Any = None) -> ipywidgets.Dropdown:
+    """A drop-down over given values, e.g. pruning criteria ``["pca", "svs", "random"]``, or
+    over ``{value: label}`` to show readers words, not keys (``{"size_bits": "stored weights
+    [bits]"}``: the menu says the label, the callback gets the key)."""
     pairs, value = _labelled(name, options, value)
     return ipywidgets.Dropdown(options=pairs, value=value, description=name)
 
