@@ -8,19 +8,37 @@
 :func:`encode` dispatches by name (:data:`ENCODERS`). :func:`model_input` is the one path
 by which a data batch, a number of time steps ``T`` and an encoding become a model's input:
 the trainer, the importances, the metrics and temporal pruning all call it.
+
+Gaussian input noise (:class:`InputNoise`, :func:`add_noise`) is the first step of that
+path when asked for: ``clamp(x + sigma * n, 0, 1)`` with ``n`` standard normal, drawn either
+once per sample and kept over the ``T`` steps (``resample="sample"``), or afresh at every
+step (``resample="step"``: the encoder then sees ``T`` different noisy images).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .registry import Registry
 
-__all__ = ["ENCODERS", "derived_seed", "direct", "encode", "events", "generator_on", "latency", "model_input", "rate"]
+__all__ = ["ENCODERS", "RESAMPLE", "STEP_ENCODINGS", "UNIT", "InputNoise", "add_noise", "derived_seed", "direct", "encode", "events",
+           "generator_on", "latency", "model_input", "rate"]
+
+#: The range noisy inputs are clamped to by default: intensities.
+UNIT = (0.0, 1.0)
+
+#: How often :class:`InputNoise` draws: once per sample (the same noisy image at every
+#: step) or afresh at every time step.
+RESAMPLE = ("sample", "step")
+
+#: The encodings a per-step noisy input can take: each step's noisy image as it is, or
+#: Bernoulli spikes of it.
+STEP_ENCODINGS = ("direct", "rate")
 
 
 def _check_T(T: object) -> None:
@@ -146,6 +164,106 @@ def encode(name: str, x: torch.Tensor, T: int, generator: torch.Generator | None
     return fn(x, T, generator)
 
 
+def _check_clamp(clamp: tuple[float, float] | None) -> tuple[float, float] | None:
+    if clamp is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in clamp)
+    except (TypeError, ValueError):
+        lo, hi = math.nan, math.nan
+    if not lo < hi:
+        raise ValueError(f"clamp={clamp!r}: expected None or (low, high) with low < high, e.g. (0.0, 1.0)")
+    return lo, hi
+
+
+def _check_sigma(sigma: object) -> float:
+    if not (isinstance(sigma, numbers.Real) and not isinstance(sigma, bool) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma={sigma!r}: expected a finite number >= 0 (input units)")
+    return float(sigma)
+
+
+def add_noise(x: torch.Tensor, sigma: float, noise: torch.Tensor,
+              clamp: tuple[float, float] | None = UNIT) -> torch.Tensor:
+    """``clamp(x + sigma * noise, low, high)``, elementwise.
+
+    ``noise`` is a standard-normal tensor of ``x``'s shape; ``sigma`` >= 0 (input units).
+    ``clamp``: the inputs' range, (0, 1) for intensities; None adds the noise unclamped.
+    ``sigma = 0`` returns ``x`` clamped, i.e. unchanged for inputs in the range.
+    """
+    sigma = _check_sigma(sigma)
+    if noise.shape != x.shape:
+        raise ValueError(f"noise of shape {tuple(noise.shape)}: expected the input's shape {tuple(x.shape)}")
+    bounds = _check_clamp(clamp)
+    noisy = x + sigma * noise
+    return noisy if bounds is None else noisy.clamp(*bounds)
+
+
+@dataclass(frozen=True)
+class InputNoise:
+    """Gaussian noise on a static analog input, added before it is encoded.
+
+    Each noisy input is ``clamp(x + sigma * n, low, high)`` with ``n`` standard normal
+    (:func:`add_noise`), drawn from a generator seeded by ``seed`` (:meth:`generator`), so
+    the same seed gives the same draws; batches draw in turn from one generator, and every
+    ``sigma`` scales the same draws.
+
+    Attributes:
+        sigma: the noise's standard deviation, >= 0, in input units (pixel intensity for
+            images in [0, 1]). 0 is the clean input (clamped).
+        resample: ``"sample"``: one draw per input value, the same noisy image at every
+            time step (frozen noise; then encoded as usual with any encoding, and the only
+            choice for an ANN, which has no time steps). ``"step"``: a fresh draw at every
+            time step, so step ``t`` carries its own noisy image: with rate encoding the
+            spikes of step ``t`` are Bernoulli draws of that step's noisy intensity, with
+            direct encoding the input of step ``t`` is that noisy analog image (no longer
+            the stride-0 repeat, so the first layer is computed at every step). Only for
+            SNNs, with ``"direct"`` or ``"rate"`` encoding (:data:`STEP_ENCODINGS`).
+        clamp: the range noisy inputs are clamped to, (0, 1) for intensities (:data:`UNIT`);
+            None adds the noise unclamped (standardized data).
+        seed: seeds the draws.
+    """
+
+    sigma: float
+    resample: str = "sample"
+    clamp: tuple[float, float] | None = UNIT
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_sigma(self.sigma)
+        if self.resample not in RESAMPLE:
+            raise ValueError(f"resample={self.resample!r}: expected one of {', '.join(RESAMPLE)} "
+                             "(one draw per sample kept over the time steps, or a fresh draw at every step)")
+        _check_clamp(self.clamp)
+        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool):
+            raise ValueError(f"seed={self.seed!r}: expected an int")
+
+    def generator(self) -> torch.Generator:
+        """A CPU generator seeded by :attr:`seed`: pass it to every batch of one pass over the data."""
+        return torch.Generator().manual_seed(int(self.seed))
+
+    def apply(self, x: torch.Tensor, T: int | None, generator: torch.Generator | None) -> torch.Tensor:
+        """The noisy analog input: ``x`` (B, ...) -> (B, ...) for ``"sample"`` (``T`` unused,
+        may be None) or (T, B, ...) for ``"step"`` (one independent draw per step)."""
+        shape = x.shape
+        if self.resample == "step":
+            _check_T(T)
+            shape = (T, *x.shape)
+            x = x.unsqueeze(0).expand(shape)
+        gen = generator_on(generator, x.device)
+        return add_noise(x, self.sigma, torch.randn(shape, generator=gen, dtype=x.dtype, device=x.device), self.clamp)
+
+
+def _encode_steps(encoding: str, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Encode ``frames`` (T, B, ...), one analog input per step: direct keeps them, rate
+    draws Bernoulli spikes of each step's intensity (clamped to [0, 1])."""
+    if encoding == "direct":
+        return frames
+    if encoding == "rate":
+        return torch.bernoulli(frames.clamp(0.0, 1.0), generator=generator_on(generator, frames.device))
+    raise ValueError(f"encoding={encoding!r} with noise drawn at every step: expected one of "
+                     f"{', '.join(STEP_ENCODINGS)}, or InputNoise(resample='sample')")
+
+
 def model_input(
     x: torch.Tensor,
     T: int,
@@ -153,6 +271,8 @@ def model_input(
     *,
     spiking: bool = True,
     generator: torch.Generator | None = None,
+    noise: InputNoise | None = None,
+    noise_generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Turn a data batch into a model's input.
 
@@ -160,8 +280,27 @@ def model_input(
     event batches (B, T0, 2, H, W) become their first ``T`` frames (T, B, 2, H, W), whatever
     ``encoding`` says. An ANN (``spiking=False``) gets the static batch as is, or the event
     counts summed over time (B, 2, H, W); ``T`` is then ignored.
+
+    ``noise`` adds Gaussian noise to a static batch first (:class:`InputNoise`; event data
+    are refused), its draws from ``noise_generator`` (None: torch's global generator);
+    ``generator`` draws the rate spikes. With ``noise.resample == "step"`` every time step
+    gets its own noisy image, for an SNN with direct or rate encoding only.
     """
     event = x.dim() == 5
+    if noise is not None:
+        if event:
+            raise ValueError(f"input of shape {tuple(x.shape)} with noise: Gaussian input noise is defined for static "
+                             "images (B, C, H, W) and sequences (B, C, L), not for event data")
+        if noise.resample == "step":
+            if not spiking:
+                raise ValueError("InputNoise(resample='step') draws fresh noise at every time step, and an ANN has "
+                                 "none: use resample='sample' (one draw per input) for an ANN")
+            if noise.sigma > 0:
+                return _encode_steps(encoding, noise.apply(x, T, noise_generator), generator)
+            # sigma 0: every step carries the clean image (clamped), encoded as without noise
+            x = add_noise(x, 0.0, torch.zeros_like(x), noise.clamp)
+        else:
+            x = noise.apply(x, None, noise_generator)
     if not spiking:
         return x.sum(1) if event else x
     if event:

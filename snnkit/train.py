@@ -135,9 +135,11 @@ DATA_VAL = _DataVal()
 
 
 def _model_input(model: nn.Module, x: torch.Tensor, cfg: TrainConfig,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, noise: enc.InputNoise | None = None,
+                noise_generator: torch.Generator | None = None) -> torch.Tensor:
     """``x`` as ``model``'s input at ``cfg.T`` and ``cfg.encoding`` (see :func:`snnkit.encoding.model_input`)."""
-    return enc.model_input(x, cfg.T, cfg.encoding, spiking=is_spiking(model), generator=generator)
+    return enc.model_input(x, cfg.T, cfg.encoding, spiking=is_spiking(model), generator=generator, noise=noise,
+                           noise_generator=noise_generator)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -151,21 +153,28 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (N, K) and labels (N,) of a whole split, in order (eval mode, modes restored)."""
+def predict(model: nn.Module, split, cfg: TrainConfig, *,
+            noise: enc.InputNoise | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, K) and labels (N,) of a whole split, in order (eval mode, modes restored).
+
+    ``noise``: Gaussian noise added to the static inputs as the first step of encoding
+    (:class:`snnkit.encoding.InputNoise`: once per sample, or afresh at every time step),
+    drawn from its own seed, apart from the rate spikes (seeded by ``cfg.seed``).
+    """
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    noise_gen = None if noise is None else noise.generator()
     outs, ys = [], []
     with recording(model):
         for x, y in split.loader(cfg.batch_size * 2, shuffle=False):
-            x = _model_input(model, x.to(cfg.device), cfg, gen)
+            x = _model_input(model, x.to(cfg.device), cfg, gen, noise, noise_gen)
             outs.append(_logits(model, x).float().cpu())
             ys.append(y)
     return torch.cat(outs), torch.cat(ys)
 
 
-def evaluate(model: nn.Module, split, cfg: TrainConfig) -> float:
-    """Accuracy (fraction in [0, 1]) of ``model`` on a split."""
-    logits, y = predict(model, split, cfg)
+def evaluate(model: nn.Module, split, cfg: TrainConfig, *, noise: enc.InputNoise | None = None) -> float:
+    """Accuracy (fraction in [0, 1]) of ``model`` on a split (``noise``: see :func:`predict`)."""
+    logits, y = predict(model, split, cfg, noise=noise)
     return float((logits.argmax(1) == y).float().mean())
 
 

@@ -4,8 +4,17 @@ Chowdhury, Garg and Roy (2021) report that the pruned SNN is more robust to Gaus
 on its input than the unpruned one. :func:`accuracy_under_noise` measures it: noise of
 standard deviation ``sigma`` (in input units: pixel intensity for images in [0, 1]) is
 added to the analog input, the result clamped to the input's range ([0, 1] by default),
-then encoded as usual. One standard-normal draw per input value, seeded, is scaled by every
-sigma, so the same seed gives the same numbers and the sigmas differ only in noise strength.
+then encoded as usual; the noise is a step of encoding (:class:`snnkit.encoding.InputNoise`),
+so the evaluation is :func:`snnkit.train.evaluate` itself. Two ways to draw it:
+
+* ``resample="sample"`` (the default): one standard-normal draw per input value, kept over
+  the T time steps (frozen noise; an ANN takes only this one);
+* ``resample="step"``: a fresh draw at every time step, so an SNN sees T independent noisy
+  images (rate input: Bernoulli spikes of each step's noisy intensity; direct input: each
+  step's noisy analog image). SNNs with rate or direct encoding only.
+
+The draws are seeded, so the same seed gives the same numbers, and the same draws are
+scaled by every sigma, so the sigmas differ only in noise strength.
 
 Images (N, C, H, W) and sequences (N, C, L) alike. Standardized sequences (MNIST-1D's
 default scale: mean 0, standard deviation 1) do not live in [0, 1]: pass ``clamp=None``
@@ -14,49 +23,15 @@ default scale: mean 0, standard deviation 1) do not live in [0, 1]: pass ``clamp
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from ..data import Split
+from ..encoding import RESAMPLE, UNIT, InputNoise, _check_clamp, add_noise
 from ..train import TrainConfig, evaluate
 
-__all__ = ["add_noise", "accuracy_under_noise"]
-
-#: The range noisy inputs are clamped to by default: intensities.
-UNIT = (0.0, 1.0)
-
-
-def _check_clamp(clamp: tuple[float, float] | None) -> tuple[float, float] | None:
-    if clamp is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in clamp)
-    except (TypeError, ValueError):
-        lo, hi = math.nan, math.nan
-    if not lo < hi:
-        raise ValueError(f"clamp={clamp!r}: expected None or (low, high) with low < high, e.g. (0.0, 1.0)")
-    return lo, hi
-
-
-def add_noise(x: torch.Tensor, sigma: float, noise: torch.Tensor,
-              clamp: tuple[float, float] | None = UNIT) -> torch.Tensor:
-    """``clamp(x + sigma * noise, low, high)`` for static inputs (N, C, H, W) or (N, C, L).
-
-    ``noise`` is a standard-normal tensor of ``x``'s shape; ``sigma`` >= 0 (input units).
-    ``clamp``: the inputs' range, (0, 1) for intensities; None adds the noise unclamped.
-    ``sigma = 0`` returns ``x`` clamped, i.e. unchanged for inputs in the range.
-    """
-    if not (isinstance(sigma, numbers.Real) and not isinstance(sigma, bool) and math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma={sigma!r}: expected a finite number >= 0 (input units)")
-    if noise.shape != x.shape:
-        raise ValueError(f"noise of shape {tuple(noise.shape)}: expected the input's shape {tuple(x.shape)}")
-    noisy = x + float(sigma) * noise
-    bounds = _check_clamp(clamp)
-    return noisy if bounds is None else noisy.clamp(*bounds)
+__all__ = ["RESAMPLE", "UNIT", "add_noise", "accuracy_under_noise"]
 
 
 def accuracy_under_noise(
@@ -67,6 +42,7 @@ def accuracy_under_noise(
     seed: int = 0,
     *,
     clamp: tuple[float, float] | None = UNIT,
+    resample: str = "sample",
 ) -> dict[float, float]:
     """Accuracy of ``model`` on ``split`` with Gaussian noise added to the analog input.
 
@@ -76,16 +52,21 @@ def accuracy_under_noise(
             refused.
         sigmas: noise standard deviations, each >= 0, in input units.
         cfg: evaluation settings (T, encoding, batch size, device).
-        seed: seeds the noise draw (the same draw is scaled by every sigma).
+        seed: seeds the noise draws (the same draws are scaled by every sigma).
         clamp: the range noisy inputs are clamped to, (0, 1) for intensities (the default);
             None for data without a fixed range (standardized sequences).
+        resample: ``"sample"``: one draw per input value, the same at every time step;
+            ``"step"``: a fresh draw at every time step (SNNs with rate or direct encoding;
+            an ANN is refused). See :class:`snnkit.encoding.InputNoise`.
 
     Returns:
-        ``{sigma: accuracy}`` (fractions in [0, 1]) in the order of ``sigmas``.
+        ``{sigma: accuracy}`` (fractions in [0, 1]) in the order of ``sigmas``; sigma 0 is
+        the clean accuracy.
 
     Raises:
-        ValueError: event data, no sigma, or inputs outside ``clamp`` (clamping would change
-            the clean data too; the message says what to pass).
+        ValueError: event data, no sigma, an unknown ``resample``, ``resample="step"`` for an
+            ANN, or inputs outside ``clamp`` (clamping would change the clean data too; the
+            message says what to pass).
     """
     if split.x.dim() not in (3, 4):
         raise ValueError(
@@ -103,10 +84,5 @@ def accuracy_under_noise(
                 "change the clean data too; pass clamp=None for standardized data (MNIST-1D's default scale) "
                 "or the data's own range, or load inputs in [0, 1] (e.g. load_dataset('mnist1d', scale='unit'))"
             )
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(split.x.shape, generator=gen, dtype=split.x.dtype)
-    out: dict[float, float] = {}
-    for sigma in sigmas:
-        noisy = Split(add_noise(split.x, sigma, noise, bounds), split.y)
-        out[float(sigma)] = evaluate(model, noisy, cfg)
-    return out
+    noises = [InputNoise(sigma, resample=resample, clamp=bounds, seed=seed) for sigma in sigmas]  # checks them all first
+    return {noise.sigma: evaluate(model, split, cfg, noise=noise) for noise in noises}

@@ -127,13 +127,16 @@ class SeedRun:
 
 def run_seed(spec: VGGSpec, data, ann_cfg: TrainConfig, snn_cfg: TrainConfig, *, seed: int,
              paper_threshold: float, target_ratio: float | None, pca_samples: int,
-             noise_sigmas: Sequence[float], noise_samples: int | None = None) -> SeedRun:
+             noise_sigmas: Sequence[float], noise_samples: int | None = None, noise_resample: str = "step") -> SeedRun:
     """One seed of the spatial study: train the baseline (ANN, conversion, fine-tuning at
     ``snn_cfg.T`` with ``snn_cfg.encoding``), record its membranes' PCA on ``pca_samples``
     training images, cut it at the threshold reaching ``target_ratio`` (at
     ``paper_threshold`` when None), build a uniformly narrowed net of the same parameter
     count, train both the same way as the baseline, and measure baseline and pruned under
-    Gaussian input noise (drawn afresh for this seed) on ``noise_samples`` test images."""
+    Gaussian input noise on ``noise_samples`` test images (None: all): drawn from this seed,
+    afresh at every time step by default (``noise_resample="step"``, the paper's noisy-input
+    study), or once per image and kept over the steps (``"sample"``; see
+    :func:`snnkit.metrics.accuracy_under_noise`)."""
     ann_cfg, snn_cfg = ann_cfg.replace(seed=seed), snn_cfg.replace(seed=seed)
     baseline = ann_to_snn(spec, data, ann_cfg, snn_cfg, desc=f"baseline SNN, seed {seed}")
     x = data.train.x[:min(pca_samples, len(data.train))]
@@ -148,7 +151,7 @@ def run_seed(spec: VGGSpec, data, ann_cfg: TrainConfig, snn_cfg: TrainConfig, *,
     pruned = ann_to_snn(spec.with_widths(pruned_widths), data, ann_cfg, snn_cfg, desc=f"PCA-pruned SNN, seed {seed}")
     uniform = ann_to_snn(spec.with_widths(even), data, ann_cfg, snn_cfg, desc=f"uniform SNN, seed {seed}")
     test = data.test if noise_samples is None else data.test.subset(noise_samples, seed=seed)
-    noise = {name: accuracy_under_noise(h.snn, test, list(noise_sigmas), snn_cfg, seed=seed)
+    noise = {name: accuracy_under_noise(h.snn, test, list(noise_sigmas), snn_cfg, seed=seed, resample=noise_resample)
              for name, h in (("baseline", baseline), ("PCA", pruned))}
     return SeedRun(seed, baseline, pruned, uniform, list(selection.curves), paper_ratio, threshold,
                    widths={"PCA": pruned_widths, "uniform": even},
