@@ -55,9 +55,9 @@ def test_fit_validates_on_data_val_by_default_and_never_with_val_none(digits, mo
     seen = []
     real = trainer.predict
 
-    def spy(model, split, cfg):
+    def spy(model, split, cfg, **kw):
         seen.append(len(split))
-        return real(model, split, cfg)
+        return real(model, split, cfg, **kw)
 
     monkeypatch.setattr(trainer, "predict", spy)
     model = build(spec_for(digits), seed=0)
