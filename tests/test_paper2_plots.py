@@ -7,7 +7,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from snnkit.notebook.paper2 import CONVENTIONS, energy_figure, energy_table, plain_log_axis  # noqa: E402
+from snnkit.notebook.paper2 import (CONVENTIONS, energy_figure, energy_table, one_per_resolution,  # noqa: E402
+                                    plain_log_axis, sample_title, show_image, three_digits)
 
 MAC_PJ = 4.6  # fp32 at 45 nm, snnkit/metrics/energy_45nm.json
 
@@ -50,3 +51,35 @@ def test_energy_figure_labels_every_bar():
     values = sorted(float(t.get_text()) for t in ax.texts)
     assert len(values) == 4 and values[-1] == pytest.approx(4 * MAC_PJ * 1e-6, rel=1e-2)
     plt.close(fig)
+
+
+def test_one_per_resolution_keeps_the_last_layer_of_each_size():
+    maps = {"conv1": torch.zeros(2, 32, 32), "conv2": torch.zeros(2, 32, 32), "conv3": torch.zeros(2, 16, 16),
+            "conv4": torch.zeros(2, 16, 16), "conv5": torch.zeros(2, 8, 8)}
+    assert one_per_resolution(maps) == ["conv2", "conv4", "conv5"]
+    assert one_per_resolution({"conv1": torch.zeros(1, 28, 28), "conv2": torch.zeros(1, 14, 14)}) == ["conv1", "conv2"]
+    with pytest.raises(ValueError, match="maps is empty"):
+        one_per_resolution({})
+
+
+def test_show_image_draws_grey_and_colour_images():
+    fig, (a, b) = plt.subplots(1, 2)
+    show_image(a, torch.full((1, 4, 5), 0.5), "digit 3")
+    show_image(b, torch.rand(3, 6, 7) * 2, "cat")  # values above 1 clipped
+    assert a.get_images()[0].get_array().shape == (4, 5) and a.get_title() == "digit 3"
+    rgb = b.get_images()[0].get_array()
+    assert rgb.shape == (6, 7, 3) and float(rgb.max()) <= 1.0 and not a.get_xticks().size
+    with pytest.raises(ValueError, match=r"shape \(2, 4, 4\)"):
+        show_image(a, torch.zeros(2, 4, 4))
+    plt.close(fig)
+
+
+def test_sample_title_says_digit_only_for_digits():
+    assert sample_title([str(i) for i in range(10)], 3) == "digit 3"
+    assert sample_title(["airplane", "automobile", "bird", "cat"], 3) == "cat"
+    assert sample_title([], 7) == "digit 7"
+
+
+def test_three_digits_never_writes_an_exponent():
+    assert [three_digits(v) for v in (0.9972, 17.79, 176.8, 1138.4, 25_300.0)] == ["0.997", "17.8", "177", "1,138",
+                                                                                    "25,300"]

@@ -28,6 +28,16 @@ def two_layer() -> nn.Sequential:
     return net
 
 
+def test_apply_masks_takes_bool_and_0_1_masks_and_refuses_other_values():
+    net = two_layer()
+    apply_masks(net, {"0.weight": torch.tensor([[True, False], [False, True]])})
+    assert torch.equal(net[0].weight_mask, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    for bad in (0.5, float("nan")):
+        with pytest.raises(ValueError, match=r"mask for '0.weight' has values .*expected only 0 and 1"):
+            apply_masks(net, {"0.weight": torch.tensor([[1.0, bad], [0.0, 1.0]])})
+    assert torch.equal(net[0].weight_mask, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))  # unchanged by the refusals
+
+
 def test_effective_and_float_weight_in_every_layout():
     net = two_layer()
     plain = net[0].weight.detach().clone()
