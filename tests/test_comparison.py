@@ -12,6 +12,7 @@ from snnkit.compress import Compressed, global_sparsity
 from snnkit.compress.comparison import (COMPARED, MAC16_PJ, PAPER_DEFAULTS, Base, Settings, compare,
                                        compare_at_paper_defaults, method_row, pca_widths)
 from snnkit.compress.quant import effective_weight, quant_records
+from snnkit.weights import masks_of
 from snnkit.data import load_dataset
 from snnkit.metrics import hardware
 from snnkit.models import NeuronSpec, VGGSpec
@@ -62,6 +63,8 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="bits=1: expected an integer >= 2"):
         Settings(epochs=1, ann_epochs=1, lamp_rounds=1, bits=1)
     assert Settings(epochs=2, ann_epochs=1).replace(epochs=4).epochs == 4
+    with pytest.raises(ValueError, match="duq_planner='lamp': expected one of 'global', 'layer'"):
+        Settings(epochs=1, ann_epochs=1, lamp_rounds=1, duq_planner="lamp")
     with pytest.raises(ValueError, match="unknown comparison entries \\['svd'\\]; expected some of: dense, pca"):
         compare({}, SETTINGS, ["dense", "svd"])
 
@@ -147,3 +150,11 @@ def test_paper_defaults_run_each_entry_at_its_own_point(base):
     assert out.rows["lamp-kl"][0]["compression"] == pytest.approx(1 / 0.02, rel=0.05)  # 98 % of the weights removed
     with pytest.raises(ValueError, match="no paper defaults"):
         compare_at_paper_defaults({0: base}, SETTINGS, ["duq"])
+
+
+def test_duq_cuts_every_layer_alike_with_the_layer_planner(base):
+    out = compare({0: base}, SETTINGS.replace(duq_planner="layer", epochs=1, lamp_rounds=1), ["duq"])
+    masks = masks_of(out.runs["duq"][0].model)
+    removed = {name: float((m == 0).float().mean()) for name, m in masks.items()}
+    assert len(removed) == 4  # conv1, conv2, the hidden and the output layer: each 30 % (to one weight)
+    assert all(abs(r - 0.3) < 0.01 for r in removed.values()), removed

@@ -81,3 +81,14 @@ def test_kl_figures_mark_the_chosen_t():
     fig = paper5.threshold_figure(choice, [0.3, 0.5, 0.7, 0.7])
     assert fig.axes[0].get_title() == "threshold 0.010: t = 3 of 4 (25 % fewer steps), accuracy 0.700"
     plt.close(fig)
+
+
+def test_event_data_cuts_a_loaded_set_to_the_clips_asked_for():
+    ds = paper5.event_data("event-gestures", 4, 16, 2, 6, seed=0)
+    assert ds.name == "event-gestures" and tuple(ds.train.x.shape[1:]) == (4, 2, 16, 16)
+    assert len(ds.train) == 2 * ds.num_classes and torch.bincount(ds.train.y).tolist() == [2] * ds.num_classes
+    assert len(ds.test) == 6
+    whole = paper5.event_data("event-gestures", 4, 16, None, seed=0)
+    assert len(whole.train) > len(ds.train) and len(whole.test) > 6
+    hard = paper5.event_data("event-gestures-hard", 4, 16, 3, seed=0)
+    assert len(hard.train) == 3 * hard.num_classes and len(hard.test) == paper5.HARD_TEST * hard.num_classes

@@ -24,7 +24,8 @@ learning rate, batch size and seed), split between its phases where it has sever
   the base's ANN twin (the meta-model), then ``"convert"`` with learned thresholds and
   leaks. The only entry whose weights do not start from the base.
 * ``"duq"`` (Schaefer et al. 2023): the ``"duq"`` method, one-shot global magnitude pruning
-  to ``sparsity`` and DuQ at ``bits`` (2: ternary) on every layer, both from the first epoch.
+  to ``sparsity`` (per layer with ``duq_planner="layer"``) and DuQ at ``bits`` (2: ternary) on
+  every layer, both from the first epoch.
 * ``"rescaw-svs"`` (Wei et al. 2025): the ``"quantize-prune"`` method, ReScaW at ``bits``
   (first and last layer in full precision) trained for the first half of the epochs, the
   channels of lowest SVS score removed (``svs_keep`` of each layer kept), the smaller
@@ -66,7 +67,7 @@ from .core import Compressed, compress
 from .importance import Inputs, score
 from .planners import plan
 
-__all__ = ["Base", "COMPARED", "Comparison", "MAC16_PJ", "PAPER_DEFAULTS", "Settings", "compare",
+__all__ = ["Base", "COMPARED", "Comparison", "DUQ_PLANNERS", "MAC16_PJ", "PAPER_DEFAULTS", "Settings", "compare",
            "compare_at_paper_defaults", "method_row", "pca_widths", "run_entry"]
 
 #: Energy of one 16-bit MAC in pJ (Horowitz 2014, 45 nm, fp16: the table of
@@ -92,6 +93,10 @@ def _check_fraction(name: str, value: object, *, low_open: bool = True, high_ope
     return float(value)
 
 
+#: The planners :attr:`Settings.duq_planner` accepts.
+DUQ_PLANNERS = ("global", "layer")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The training budget every method gets, and each method's operating point.
@@ -110,6 +115,10 @@ class Settings:
         kl_threshold: normalised KL the chosen t must get below, in (0, 1).
         lamp_rounds: LAMP pruning rounds; must divide ``epochs``.
         attention_weight: beta of the attention-transfer loss, >= 0.
+        duq_planner: how DuQ's one-shot magnitude mask is cut: ``"global"`` (one threshold
+            over all layers, as paper 3 prunes) or ``"layer"`` (every layer to ``sparsity``);
+            a global cut can empty a layer whose weights are all small (the wide convs of a
+            VGG9), to which no quantizer can be fitted.
         percentile: of the ReLU pre-activations setting the attention student's thresholds.
         seed: seeds masks, random channels and initial student weights.
     """
@@ -124,6 +133,7 @@ class Settings:
     kl_threshold: float = 0.01
     lamp_rounds: int = 2
     attention_weight: float = 0.5
+    duq_planner: str = "global"
     percentile: float = 99.7
     seed: int = 0
 
@@ -143,6 +153,8 @@ class Settings:
                              "(every LAMP round retrains the same number of epochs)")
         if not (isinstance(self.attention_weight, numbers.Real) and self.attention_weight >= 0):
             raise ValueError(f"attention_weight={self.attention_weight!r}: expected a number >= 0")
+        if self.duq_planner not in DUQ_PLANNERS:
+            raise ValueError(f"duq_planner={self.duq_planner!r}: expected one of {', '.join(map(repr, DUQ_PLANNERS))}")
         if not (isinstance(self.percentile, numbers.Real) and 0 < self.percentile <= 100):
             raise ValueError(f"percentile={self.percentile!r}: expected a number in (0, 100]")
 
@@ -215,7 +227,8 @@ def run_entry(name: str, base: Base, settings: Settings) -> Compressed:
         snn = compress(student.model, data, "convert", cfg, percentile=settings.percentile, surrogate_scale=0.3)
         return _chain("attention", student, snn)
     if name == "duq":
-        return compress(base.snn, data, "duq", cfg, schedule="joint", sparsity=settings.sparsity, bits=settings.bits)
+        return compress(base.snn, data, "duq", cfg, schedule="joint", sparsity=settings.sparsity, bits=settings.bits,
+                        planner=settings.duq_planner)
     if name == "rescaw-svs":
         return compress(base.snn, data, "quantize-prune", cfg, order="quantize-then-prune", importance="svs",
                         keep=settings.svs_keep, samples=settings.pca_samples, bits=settings.bits,

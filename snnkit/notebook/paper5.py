@@ -2,7 +2,8 @@
 
 The notebook keeps its cells to library calls; what it shows is built here:
 
-* :func:`event_options`: the loader options of the event data set the KL rule runs on;
+* :func:`event_options`, :func:`event_data`: the loader options of the event data set the
+  KL rule runs on, and that data set cut to the clips a profile uses;
 * :func:`kl_figure`, :func:`threshold_figure`: the KL curves, the chosen t and the
   accuracy against t;
 * :func:`spatial_table`: the per-round test accuracies of the pruning rules as tables
@@ -23,8 +24,9 @@ from matplotlib.figure import Figure
 
 from ..compress.core import Compressed
 from ..compress.temporal import KLChoice
+from ..data import Dataset, load_dataset
 
-__all__ = ["RULE_LABELS", "SpatialStudy", "event_options", "kl_figure", "layer_figure", "sparsity_figure", "spatial_table",
+__all__ = ["RULE_LABELS", "SpatialStudy", "event_data", "event_options", "kl_figure", "layer_figure", "sparsity_figure", "spatial_table",
            "threshold_figure"]
 
 #: Validation and test clips per class of ``event-gestures-hard`` in notebook 05 (the
@@ -43,6 +45,31 @@ def event_options(dataset: str, timesteps: int, size: int, clips_per_class: int)
         return {"timesteps": timesteps, "size": size, "n_train": clips_per_class, "n_val": HARD_VAL,
                 "n_test": HARD_TEST}
     return {"timesteps": timesteps, "size": size}
+
+
+def event_data(dataset: str, timesteps: int, size: int, clips_per_class: int | None, test_clips: int | None = None,
+               *, seed: int = 0) -> Dataset:
+    """The event data set of notebook 05: ``timesteps`` frames of ``size`` x ``size`` pixels.
+
+    ``event-gestures-hard`` is generated with ``clips_per_class`` training clips per class
+    (:func:`event_options`); a set read from files (``dvs-gesture``) is loaded whole and its
+    training split cut to ``clips_per_class`` times the number of classes (stratified,
+    seeded; ``None`` keeps it whole). ``test_clips`` cuts the test split the same way
+    (``None``: whole).
+
+    Returns:
+        A :class:`~snnkit.data.Dataset` whose samples are (timesteps, 2, size, size).
+    """
+    if dataset == "event-gestures-hard":
+        options = event_options(dataset, timesteps, size, clips_per_class) if clips_per_class is not None else \
+            {"timesteps": timesteps, "size": size, "n_val": HARD_VAL, "n_test": HARD_TEST}
+        ds = load_dataset(dataset, seed=seed, **options)
+        return ds if test_clips is None else ds.subset(test=test_clips, seed=seed)
+    ds = load_dataset(dataset, seed=seed, **event_options(dataset, timesteps, size, 0))
+    if clips_per_class is None and test_clips is None:
+        return ds
+    train = None if clips_per_class is None else clips_per_class * ds.num_classes
+    return ds.subset(train=train, test=test_clips, seed=seed)
 
 
 def kl_figure(choices: Sequence[KLChoice], acc_by_t: Mapping[int, Sequence[float]], full_acc: Sequence[float],
