@@ -354,6 +354,9 @@ def plot(by_T: dict[str, dict], by_width: dict[str, dict], memory: list[dict], b
     if ax.lines:
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ts = sorted({m["T"] for m in memory if m["batch"] == batch})
+        ax.set_xticks(ts, [str(t) for t in ts])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=7)
     ax.set_xlabel("time steps T")
     ax.set_ylabel(f"training step peak memory [MiB], batch {batch}")
