@@ -31,9 +31,18 @@ The ANN twin of each pair (same widths, ReLU, T x B samples: dense compute only)
 the same way, to separate what the convolutions deliver from the spiking overhead (LIF
 updates, whose cost shrinks with the channel count, not with its square).
 
+``--profile NET`` instead profiles NET and its pruned net (the first keep fraction, widths
+aligned to 8) in turns with torch.profiler, ``--repeats`` inference passes each, and prints
+the self CPU time by operator class (:data:`OP_CLASSES`: convolutions and matrix products,
+whose work falls with the FLOPs, about k^2 for a keep fraction k; LIF elementwise updates,
+pooling, batch norm and copies, which fall with the neuron count, k; views and dispatch, a
+fixed cost per call), the dense net's top operators, and the speedup the net would reach if
+its convolutions and matrix products sped up by the full FLOPs ratio. ``--compile-model``
+adds the same pair through :func:`snnkit.engine.compile_model`.
+
     python benchmarks/pruned.py [--keep 0.5,0.25] [--align 1,8] [--engines eager,compiled] [--nets ...]
                                 [--repeats 7] [--threads 2] [--json out.json]
-    python benchmarks/pruned.py --profile "wide VGG 28x28"   # where the pruned net's time goes
+    python benchmarks/pruned.py --profile "VGG 28x28" [--engines eager] [--compile-model] [--json out.json]
     python benchmarks/pruned.py --quick
 """
 from __future__ import annotations
@@ -175,7 +184,7 @@ def measure(setup: Setup, specs: dict[str, Parent], repeats: int, warmup: int, t
 #: when every layer keeps a fraction k of its channels)
 OP_CLASSES: tuple[tuple[str, str], ...] = (
     ("convolutions, matrix products", "k_in x k_out: the FLOPs"),
-    ("compiled LIF kernels (LIF + pool)", "k: per neuron"),
+    ("compiled graphs (LIF, pool fused)", "k: per neuron"),
     ("LIF elementwise", "k: per neuron"),
     ("pooling", "k: per neuron"),
     ("batch norm", "k: per neuron"),
@@ -202,7 +211,7 @@ def op_class(name: str) -> str:
         if "Cache Lookup" in name or "Guard" in name:
             return "views, dispatch, profiler"
         if "ompiled" in name or "inductor" in name.lower() or "Torch-Compiled" in name:
-            return "compiled LIF kernels (LIF + pool)"
+            return "compiled graphs (LIF, pool fused)"
         return "views, dispatch, profiler"
     if "conv" in op or op in _MACS:
         return "convolutions, matrix products"
@@ -217,6 +226,16 @@ def op_class(name: str) -> str:
     if op in _VIEWS:
         return "views, dispatch, profiler"
     return "other"
+
+
+def op_name(name: str) -> str:
+    """A profiler event's name with what differs between two compilations of the same code
+    (the graph's hash, the frame and recompile numbers) taken out."""
+    if "CompiledFxGraph" in name:
+        return "## Call CompiledFxGraph ##"
+    if name.startswith("Torch-Compiled Region"):
+        return "Torch-Compiled Region"
+    return name
 
 
 def _median_by(rounds: list[dict[str, float]], key) -> dict[str, float]:
@@ -244,7 +263,7 @@ def breakdown(dense: list[dict[str, float]], pruned: list[dict[str, float]], flo
         d, p = d_cls.get(cls, 0.0), p_cls.get(cls, 0.0)
         if d or p:
             classes.append([cls, scaling, d, p, d / p if p else None, p / p_tot if p_tot else None])
-    d_ops, p_ops = _median_by(dense, lambda op: op), _median_by(pruned, lambda op: op)
+    d_ops, p_ops = _median_by(dense, op_name), _median_by(pruned, op_name)
     ops = [[op, op_class(op), ms, p_ops.get(op, 0.0), ms / p_ops[op] if p_ops.get(op) else None]
            for op, ms in sorted(d_ops.items(), key=lambda kv: -kv[1])[:top]]
     mac = "convolutions, matrix products"

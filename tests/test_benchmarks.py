@@ -249,7 +249,10 @@ def test_pruned_op_classes(pruned):
     assert pruned.op_class("aten::native_batch_norm") == "batch norm"
     assert pruned.op_class("aten::copy_") == "copies, fills, allocation"
     assert pruned.op_class("aten::select") == "views, dispatch, profiler"
-    assert pruned.op_class("Torch-Compiled Region: 0/0") == "compiled LIF kernels (LIF + pool)"
+    assert pruned.op_class("Torch-Compiled Region: 0/0") == "compiled graphs (LIF, pool fused)"
+    assert pruned.op_name("## Call CompiledFxGraph fdmaopa774zb2 ##") == "## Call CompiledFxGraph ##"
+    assert pruned.op_name("Torch-Compiled Region: 2/0") == "Torch-Compiled Region"
+    assert pruned.op_name("aten::mm") == "aten::mm"
     assert pruned.op_class("TorchDynamo Cache Lookup") == "views, dispatch, profiler"
     assert pruned.op_class("aten::frobnicate") == "other"
 
