@@ -655,11 +655,15 @@ class LIF(nn.Module):
             spk = spk.reshape(T, -1, *spk.shape[1:])
         return spk
 
+    def runs_on_kernels(self) -> bool:
+        """Whether the compiled kernels cover this layer's parameters: fixed leak and
+        threshold, a subtractive or zero reset (float32 input and no probe are checked per call)."""
+        return not (self.beta.requires_grad or self.threshold.requires_grad) and self.reset in ("subtract", "zero")
+
     def _kernels_apply(self, cur: torch.Tensor) -> bool:
         """The compiled kernels cover fixed leak and threshold, in float32, a subtractive or zero
         reset (not "none"), with no probe (they do not keep the membranes a probe wants)."""
-        return (not (self.beta.requires_grad or self.threshold.requires_grad) and cur.dtype == torch.float32
-                and self.probe is None and self.reset in ("subtract", "zero"))
+        return self.runs_on_kernels() and cur.dtype == torch.float32 and self.probe is None
 
     def _compiled_forward(self, cur: torch.Tensor, T: int, constant: bool, pool: nn.Module | None) -> torch.Tensor:
         lead = 0 if constant else 1  # dimensions before B in cur
