@@ -242,19 +242,16 @@ def test_pruned_selection_rejects_an_unknown_criterion(pruned):
 
 
 def test_pruned_op_classes(pruned):
-    assert pruned.op_class("aten::mkldnn_convolution") == "convolutions, matrix products"
-    assert pruned.op_class("aten::addmm") == "convolutions, matrix products"
-    assert pruned.op_class("aten::max_pool2d_with_indices") == "pooling"
-    assert pruned.op_class("aten::addcmul_") == "LIF elementwise"
-    assert pruned.op_class("aten::native_batch_norm") == "batch norm"
-    assert pruned.op_class("aten::copy_") == "copies, fills, allocation"
-    assert pruned.op_class("aten::select") == "views, dispatch, profiler"
-    assert pruned.op_class("Torch-Compiled Region: 0/0") == "compiled graphs (LIF, pool fused)"
-    assert pruned.op_name("## Call CompiledFxGraph fdmaopa774zb2 ##") == "## Call CompiledFxGraph ##"
-    assert pruned.op_name("Torch-Compiled Region: 2/0") == "Torch-Compiled Region"
-    assert pruned.op_name("aten::mm") == "aten::mm"
-    assert pruned.op_class("TorchDynamo Cache Lookup") == "views, dispatch, profiler"
-    assert pruned.op_class("aten::frobnicate") == "other"
+    classes = {
+        "aten::mkldnn_convolution": "convolutions, matrix products", "aten::addmm": "convolutions, matrix products",
+        "aten::max_pool2d_with_indices": "pooling", "aten::addcmul_": "LIF elementwise",
+        "aten::native_batch_norm": "batch norm", "aten::copy_": "copies, fills, allocation",
+        "aten::select": "views, dispatch, profiler", "TorchDynamo Cache Lookup": "views, dispatch, profiler",
+        "Torch-Compiled Region: 0/0": "compiled graphs (LIF, pool fused)", "aten::frobnicate": "other"}
+    assert {name: pruned.op_class(name) for name in classes} == classes
+    names = {"## Call CompiledFxGraph fdmaopa774zb2 ##": "## Call CompiledFxGraph ##",
+             "Torch-Compiled Region: 2/0": "Torch-Compiled Region", "aten::mm": "aten::mm"}
+    assert {name: pruned.op_name(name) for name in names} == names
 
 
 def test_pruned_breakdown_of_given_profiles(pruned):
