@@ -125,6 +125,26 @@ def profile(step: Callable[[], object], calls: int = 5, row_limit: int = 15) -> 
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
 
 
+def self_times(steps: dict[str, Callable[[], object]], rounds: int = 5) -> dict[str, list[dict[str, float]]]:
+    """torch.profiler's self CPU time of every operator, in ms, per call of each step function.
+
+    The steps take turns (one profiled call of each per round, after one untimed call of
+    each), so that a slow spell of a shared machine hits every step alike. Returns, per step,
+    one ``{operator: ms}`` dict per round.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r}: expected an integer >= 1")
+    for step in steps.values():
+        step()
+    out: dict[str, list[dict[str, float]]] = {k: [] for k in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                step()
+            out[name].append({e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()})
+    return out
+
+
 def write_json(path: str | os.PathLike | None, result: dict) -> None:
     """Write ``result`` to ``path`` (folders created) unless ``path`` is None."""
     if path is None:

@@ -20,7 +20,8 @@ Variants:
     all steps at once, the first layer computed once for direct input;
   * ``snnkit eager``: the eager engine (whole-sequence LIF autograd function), what short
     runs use and the fallback where ``torch.compile`` fails;
-  * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only);
+  * ``snnkit compile_model``: :func:`snnkit.engine.compile_model` (inference only; this
+    net runs on the compiled LIF kernels, whatever the engine choice);
   * ``snntorch``: its tutorial per-step loop with ``snn.Leaky`` (the reference of every
     ratio "x snntorch");
   * ``snntorch + compile``: the same module through ``torch.compile``;

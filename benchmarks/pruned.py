@@ -31,22 +31,32 @@ The ANN twin of each pair (same widths, ReLU, T x B samples: dense compute only)
 the same way, to separate what the convolutions deliver from the spiking overhead (LIF
 updates, whose cost shrinks with the channel count, not with its square).
 
+``--profile NET`` instead profiles NET and its pruned net (the first keep fraction, widths
+aligned to 8) in turns with torch.profiler, ``--repeats`` inference passes each, and prints
+the self CPU time by operator class (:data:`OP_CLASSES`: convolutions and matrix products,
+whose work falls with the FLOPs, about k^2 for a keep fraction k; LIF elementwise updates,
+pooling, batch norm and copies, which fall with the neuron count, k; views and dispatch, a
+fixed cost per call), the dense net's top operators, and the speedup the net would reach if
+its convolutions and matrix products sped up by the full FLOPs ratio. ``--compile-model``
+adds the same pair through :func:`snnkit.engine.compile_model`.
+
     python benchmarks/pruned.py [--keep 0.5,0.25] [--align 1,8] [--engines eager,compiled] [--nets ...]
                                 [--repeats 7] [--threads 2] [--json out.json]
-    python benchmarks/pruned.py --profile "wide VGG 28x28"   # where the pruned net's time goes
+    python benchmarks/pruned.py --profile "VGG 28x28" [--engines eager] [--compile-model] [--json out.json]
     python benchmarks/pruned.py --quick
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from dataclasses import asdict, dataclass
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, profile, table, torch_threads, write_json  # noqa: E402
+from common import machine, self_times, table, torch_threads, write_json  # noqa: E402
 
 import snnkit  # noqa: E402
 from snnkit import engine as snn_engine  # noqa: E402
@@ -170,18 +180,141 @@ def measure(setup: Setup, specs: dict[str, Parent], repeats: int, warmup: int, t
     return rows
 
 
-def profile_net(setup: Setup, name: str, par: Parent, engine: str) -> str:
-    """torch.profiler's operator tables of the parent and of its pruned net (the first keep
-    fraction, widths aligned to 8) over a few inference passes."""
+#: operator classes of the profile breakdown, in print order: (class, how its work scales
+#: when every layer keeps a fraction k of its channels)
+OP_CLASSES: tuple[tuple[str, str], ...] = (
+    ("convolutions, matrix products", "k_in x k_out: the FLOPs"),
+    ("compiled graphs (LIF, pool fused)", "k: per neuron"),
+    ("LIF elementwise", "k: per neuron"),
+    ("pooling", "k: per neuron"),
+    ("batch norm", "k: per neuron"),
+    ("copies, fills, allocation", "k: per neuron"),
+    ("views, dispatch, profiler", "none: per call"),
+    ("other", "-"),
+)
+_MACS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear"}
+_ELEMENTWISE = {"gt", "ge", "lt", "le", "eq", "mul", "mul_", "add", "add_", "sub", "sub_", "rsub", "addcmul",
+                "addcmul_", "where", "div", "div_", "clamp", "clamp_", "clamp_min", "neg", "sigmoid", "atan",
+                "masked_fill_", "lerp_", "relu", "threshold", "logical_not", "heaviside", "_to_copy", "to"}
+_COPIES = {"copy_", "fill_", "zero_", "zeros", "zeros_like", "empty", "empty_like", "empty_strided", "clone",
+           "contiguous", "cat", "stack", "resize_", "new_zeros", "new_empty"}
+_VIEWS = {"select", "as_strided", "reshape", "view", "_reshape_alias", "slice", "transpose", "expand", "unsqueeze",
+          "squeeze", "permute", "flatten", "unbind", "t", "alias", "detach", "_unsafe_view", "narrow", "split",
+          "chunk", "unflatten", "lift_fresh", "result_type", "item", "_local_scalar_dense", "is_nonzero",
+          "dropout", "identity", "size", "stride", "numel"}
+
+
+def op_class(name: str) -> str:
+    """The :data:`OP_CLASSES` class of a profiler event ``name`` (e.g. ``aten::mkldnn_convolution``)."""
+    op = name.split("::", 1)[1] if name.startswith("aten::") else name
+    if not name.startswith("aten::"):
+        if "Cache Lookup" in name or "Guard" in name:
+            return "views, dispatch, profiler"
+        if "ompiled" in name or "inductor" in name.lower() or "Torch-Compiled" in name:
+            return "compiled graphs (LIF, pool fused)"
+        return "views, dispatch, profiler"
+    if "conv" in op or op in _MACS:
+        return "convolutions, matrix products"
+    if "pool" in op:
+        return "pooling"
+    if "batch_norm" in op:
+        return "batch norm"
+    if op in _ELEMENTWISE:
+        return "LIF elementwise"
+    if op in _COPIES:
+        return "copies, fills, allocation"
+    if op in _VIEWS:
+        return "views, dispatch, profiler"
+    return "other"
+
+
+def op_name(name: str) -> str:
+    """A profiler event's name with what differs between two compilations of the same code
+    (the graph's hash, the frame and recompile numbers) taken out."""
+    if "CompiledFxGraph" in name:
+        return "## Call CompiledFxGraph ##"
+    if name.startswith("Torch-Compiled Region"):
+        return "Torch-Compiled Region"
+    return name
+
+
+def _median_by(rounds: list[dict[str, float]], key) -> dict[str, float]:
+    """Per group (``key(op)``), the median over rounds of the group's summed ms."""
+    groups = sorted({key(op) for r in rounds for op in r})
+    return {g: statistics.median(sum(ms for op, ms in r.items() if key(op) == g) for r in rounds) for g in groups}
+
+
+def breakdown(dense: list[dict[str, float]], pruned: list[dict[str, float]], flops_ratio: float,
+              top: int = 10) -> dict:
+    """Where the time of a dense net and of its pruned net goes, from per-round profiles
+    ``[{operator: ms}, ...]`` (:func:`common.self_times`), medians over rounds.
+
+    Returns ``classes`` (rows: class, scaling, dense ms, pruned ms, speedup, share of the
+    pruned net's time), ``ops`` (the ``top`` operators of the dense net: name, class,
+    dense ms, pruned ms, speedup), ``speedup`` (of the profiled totals), and
+    ``speedup_if_macs_scaled``: the speedup if the convolutions and matrix products sped up
+    by exactly ``flops_ratio`` and everything else took what it took.
+    """
+    d_cls, p_cls = _median_by(dense, op_class), _median_by(pruned, op_class)
+    d_tot = statistics.median(sum(r.values()) for r in dense)
+    p_tot = statistics.median(sum(r.values()) for r in pruned)
+    classes = []
+    for cls, scaling in OP_CLASSES:
+        d, p = d_cls.get(cls, 0.0), p_cls.get(cls, 0.0)
+        if d or p:
+            classes.append([cls, scaling, d, p, d / p if p else None, p / p_tot if p_tot else None])
+    d_ops, p_ops = _median_by(dense, op_name), _median_by(pruned, op_name)
+    ops = [[op, op_class(op), ms, p_ops.get(op, 0.0), ms / p_ops[op] if p_ops.get(op) else None]
+           for op, ms in sorted(d_ops.items(), key=lambda kv: -kv[1])[:top]]
+    mac = "convolutions, matrix products"
+    d_mac, p_mac = d_cls.get(mac, 0.0), p_cls.get(mac, 0.0)
+    ideal = d_tot / (p_tot - p_mac + d_mac / flops_ratio) if p_tot else None
+    return {"classes": classes, "ops": ops, "dense_ms": d_tot, "pruned_ms": p_tot, "speedup": d_tot / p_tot,
+            "mac_speedup": d_mac / p_mac if p_mac else None, "flops_ratio": flops_ratio,
+            "speedup_if_macs_scaled": ideal}
+
+
+def profile_net(setup: Setup, name: str, par: Parent, engine: str, rounds: int = 5,
+                compiled_model: bool = False) -> tuple[str, dict]:
+    """Profile the parent and its pruned net (the first keep fraction, widths aligned to 8)
+    in turns over ``rounds`` inference passes each (:func:`breakdown`); returns the printed
+    text and the numbers. ``compiled_model``: both nets through
+    :func:`snnkit.engine.compile_model` (the LIF engine then does not matter)."""
     one = Setup(batch=setup.batch, keeps=setup.keeps[:1], aligns=(8,), criterion=setup.criterion, seed=setup.seed)
-    out = []
-    for _, _, keep, _, _, kept, parent, small, x0 in pairs(one, {name: par}):
+    lines, result = [], {}
+    for _, _, keep, _, sel, kept, parent, small, x0 in pairs(one, {name: par}):
         x = model_input(x0, par.T)
-        for label, model in (("unpruned", parent), (f"pruned, keep {keep}, widths {[len(k) for k in kept]}", small)):
-            with snn_engine.using(engine), torch.no_grad():
-                table_ = profile(lambda m=model: m(x), calls=5, row_limit=12)
-            out.append(f"{name} {label}, {engine} engine, batch {setup.batch}, T {par.T}:\n{table_}")
-    return "\n".join(out)
+        flops = dense_macs(parent, x) / dense_macs(small, x)
+        nets = {"dense": parent, "pruned": small}
+        if compiled_model:
+            nets = {k: snn_engine.compile_model(m) for k, m in nets.items()}
+
+        def step(m):
+            def run() -> None:
+                with snn_engine.using(engine), torch.no_grad():
+                    m(x)
+            return run
+        times = self_times({k: step(m) for k, m in nets.items()}, rounds)
+        b = breakdown(times["dense"], times["pruned"], flops)
+        widths = "/".join(str(len(k)) for k in kept)
+        how = "compile_model" if compiled_model else f"{engine} engine"
+        lines.append(f"{name} (widths {'/'.join(map(str, sel.original))}) against its pruned net (keep {keep}, "
+                     f"widths {widths}), {how}, batch {setup.batch}, T {par.T}: torch.profiler's self CPU time, "
+                     f"ms per pass, median of {rounds} passes each, taken in turns")
+        lines.append(table(["operators", "work scales with", "dense ms", "pruned ms", "speedup", "share of pruned"],
+                           b["classes"]))
+        lines.append("")
+        lines.append(table(["operator (dense net's top)", "class", "dense ms", "pruned ms", "speedup"], b["ops"]))
+        mac = b["mac_speedup"]
+        lines.append(
+            f"FLOPs ratio {flops:.2f}; profiled speedup {b['speedup']:.2f} ({b['speedup'] / flops:.2f} of the FLOPs "
+            f"ratio); the convolutions and matrix products alone "
+            + (f"{mac:.2f} ({mac / flops:.2f} of it)" if mac else "-")
+            + f"; had they sped up by the full FLOPs ratio, the net would reach {b['speedup_if_macs_scaled']:.2f} "
+            f"({b['speedup_if_macs_scaled'] / flops:.2f} of it).")
+        lines.append("")
+        result = {"net": name, "keep": keep, "widths": [len(k) for k in kept], "engine": how, **b}
+    return "\n".join(lines), result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -196,7 +329,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ann", action="store_true", help="skip the ANN-twin column")
-    ap.add_argument("--profile", metavar="NET", help="instead, print where the time of NET and its pruned net goes")
+    ap.add_argument("--profile", metavar="NET",
+                    help="instead, print where the time of NET and of its pruned net goes, by operator class "
+                         "(--repeats passes each; the first --keep, widths aligned to 8; each of --engines)")
+    ap.add_argument("--compile-model", action="store_true",
+                    help="with --profile: also profile both nets through snnkit.engine.compile_model")
     ap.add_argument("--quick", action="store_true", help="tiny nets, T=2, batch 4, 1 round: code paths only")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
@@ -216,14 +353,24 @@ def main(argv: list[str] | None = None) -> dict:
         specs = {n: specs[n] for n in wanted}
     setup = Setup(batch=4, keeps=(0.5,), aligns=(1, 4), criterion=args.criterion, engines=engines) if args.quick \
         else Setup(keeps=keeps, aligns=aligns, criterion=args.criterion, engines=engines)
+    repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
     if args.profile:
         if args.profile not in specs:
             raise SystemExit(f"--profile {args.profile!r}: expected one of {', '.join(specs)}")
+        found = []
         with torch_threads(args.threads):
             for eng in engines:
-                print(profile_net(setup, args.profile, specs[args.profile], eng))
-        return {"profile": args.profile}
-    repeats, warmup = (1, 0) if args.quick else (args.repeats, args.warmup)
+                text, numbers = profile_net(setup, args.profile, specs[args.profile], eng, rounds=repeats)
+                print(text)
+                found.append(numbers)
+            if args.compile_model:
+                text, numbers = profile_net(setup, args.profile, specs[args.profile], "eager", rounds=repeats,
+                                            compiled_model=True)
+                print(text)
+                found.append(numbers)
+        result = {"profile": args.profile, "machine": machine(args.threads), "breakdowns": found}
+        write_json(args.json, result)
+        return result
     info = machine(args.threads)
     rows = measure(setup, specs, repeats, warmup, args.threads, ann=not args.no_ann)
     info["load_average_1min_after"] = round(os.getloadavg()[0], 2)

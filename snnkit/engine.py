@@ -32,9 +32,10 @@ platform) the call that failed is redone eagerly, a ``UserWarning`` says why onc
 process stays on the eager engine; :func:`status` reports it. Inside a graph that
 ``torch.compile`` is tracing (a user compiling a whole model), layers use the eager engine.
 
-:func:`compile_model` is a separate tool for inference: it compiles the per-step forward of
-a whole spiking net (:meth:`snnkit.models._Step.stepwise`), whose small per-step working
-set the compiler fuses across layers.
+:func:`compile_model` is a separate tool for inference: it runs a net on the compiled
+kernels whatever the engine choice, or (nets the kernels do not cover, or on request)
+compiles the per-step forward of the whole net (:meth:`snnkit.models._Step.stepwise`) as one
+graph.
 """
 from __future__ import annotations
 
@@ -165,17 +166,34 @@ def _stepwise(model: nn.Module):
     return model
 
 
-class CompiledInference(nn.Module):
-    """Runs ``model`` compiled under ``torch.no_grad``, eagerly when gradients are on."""
+def _on_kernels(model: nn.Module) -> bool:
+    """Whether ``model`` has LIF layers and the compiled kernels cover every one of them
+    (:meth:`snnkit.neurons.LIF.runs_on_kernels`: fixed leak and threshold, a subtractive or
+    zero reset)."""
+    layers = [m for m in model.modules() if callable(getattr(m, "runs_on_kernels", None))]
+    return bool(layers) and all(m.runs_on_kernels() for m in layers)
 
-    def __init__(self, model: nn.Module, **compile_kwargs) -> None:
+
+class CompiledInference(nn.Module):
+    """Runs ``model`` compiled under ``torch.no_grad``, eagerly when gradients are on.
+
+    ``kernels`` True: the model's own forward on the compiled LIF kernels (engine
+    "compiled"); False: ``torch.compile`` of its per-step forward as one graph.
+    """
+
+    def __init__(self, model: nn.Module, kernels: bool = False, **compile_kwargs) -> None:
         super().__init__()
         self.model = model
-        self._compiled = torch.compile(_stepwise(model), dynamic=False, **compile_kwargs)
+        self.kernels = kernels
+        self._compile_kwargs = compile_kwargs
+        self._compiled = None if kernels else torch.compile(_stepwise(model), dynamic=False, **compile_kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             return self.model(x)
+        if self.kernels:  # a failing compiler is handled per kernel (run_kernel): eager, one warning
+            with using("compiled"):
+                return self.model(x)
         try:
             return self._compiled(x)
         except Exception as err:  # no compiler toolchain: keep working, eagerly
@@ -191,16 +209,34 @@ class CompiledInference(nn.Module):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        self._compiled = torch.compile(_stepwise(self.model), dynamic=False)
+        if not self.kernels:
+            self._compiled = torch.compile(_stepwise(self.model), dynamic=False, **self._compile_kwargs)
 
 
-def compile_model(model: nn.Module, **compile_kwargs) -> nn.Module:
-    """A module that evaluates ``model`` through ``torch.compile`` when gradients are off.
+def compile_model(model: nn.Module, *, whole_graph: bool | None = None, **compile_kwargs) -> nn.Module:
+    """A module that evaluates ``model`` compiled when gradients are off (eagerly when on).
+
+    Two ways, with identical spikes:
+
+    * the model's own forward (all T steps per layer at once) on the compiled LIF kernels,
+      a LIF layer and the pool after it in one kernel (engine "compiled", see the module
+      docstring): the default for a spiking net whose LIF layers the kernels cover
+      (fixed leak and threshold, a subtractive or zero reset). It inferred faster than the
+      other way in every run of ``benchmarks/engine.py`` on a 2-core CPU (see the README);
+    * ``torch.compile`` of the per-step forward of the whole net as one graph
+      (:meth:`snnkit.models._Step.stepwise`): for other nets (learned leak or threshold,
+      no reset, ANNs), with ``whole_graph=True``, or when ``compile_kwargs`` (options of
+      ``torch.compile``) are given.
 
     The first call compiles (tens of seconds on a small CPU): it pays off for long
     evaluations and benchmarks, not for short runs.
     """
-    return CompiledInference(model, **compile_kwargs)
+    if whole_graph is None:
+        whole_graph = bool(compile_kwargs) or not _on_kernels(model)
+    if not whole_graph and compile_kwargs:
+        raise ValueError(f"compile_kwargs {sorted(compile_kwargs)} given with whole_graph=False: torch.compile "
+                         "options apply to the whole-graph way only")
+    return CompiledInference(model, kernels=not whole_graph, **compile_kwargs)
 
 
 def _from_environment() -> None:

@@ -39,7 +39,8 @@ from . import engine
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["LIFState", "lif_step", "lif_sequence", "lif_chunk", "lif_chunk_grad", "lif_pool_chunk",
-           "lif_pool_chunk_grad", "lif_chunks_forward", "lif_chunks_backward", "LIF", "RESETS", "POOLS",
+           "lif_pool_chunk_grad", "lif_chunks_forward", "lif_chunks_backward", "spike_max_pool", "LIF", "RESETS",
+           "POOLS",
            "check_lif_params"]
 
 RESETS = ("subtract", "zero", "none")
@@ -339,6 +340,25 @@ def _windows(x: torch.Tensor, dims: tuple[int, ...]) -> list[torch.Tensor]:
     return views
 
 
+def spike_max_pool(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """A 2-wide, stride-2, unpadded max pool of ``x`` over the (negative) ``dims``, as
+    elementwise maxima of strided views, one dimension at a time (an odd last row or column
+    is dropped, as pooling does). Equal to ``max_pool1d``/``max_pool2d`` for any input without
+    NaNs; on spikes in the channels-last layout it reads the channels as contiguous vectors,
+    which the pooling kernels do poorly for a few channels. No pooling indices: for
+    inference (its gradient would split ties, where max pooling routes to one input)."""
+    for d in dims:
+        half = x.shape[d] // 2
+        if half == 0:
+            raise ValueError(f"size {x.shape[d]} along dimension {d}: a 2-wide pool needs at least 2")
+        index = [slice(None)] * x.dim()
+        index[d] = slice(0, 2 * half, 2)
+        even = x[tuple(index)]
+        index[d] = slice(1, 2 * half, 2)
+        x = torch.maximum(even, x[tuple(index)])
+    return x
+
+
 def _spread(pooled: torch.Tensor, dims: tuple[int, ...], sizes: tuple[int, ...]) -> torch.Tensor:
     """Each pooled value repeated over its window: (..., n // 2, ...) -> (..., n, ...) along ``dims``
     (the odd last row or column gets its neighbour's value; callers mask it)."""
@@ -626,15 +646,24 @@ class LIF(nn.Module):
         if keep:
             self.probe(self, spk, mem)
         if pool is not None:
-            spk = pool(spk.reshape(T * spk.shape[1], *spk.shape[2:]))
+            flat = spk.reshape(T * spk.shape[1], *spk.shape[2:])
+            dims = tuple(range(2 - flat.dim(), 0))
+            if not flat.requires_grad and _pool_kind(pool, len(dims)) == "max":
+                spk = spike_max_pool(flat, dims)  # inference: the same maxima, no indices
+            else:
+                spk = pool(flat)
             spk = spk.reshape(T, -1, *spk.shape[1:])
         return spk
+
+    def runs_on_kernels(self) -> bool:
+        """Whether the compiled kernels cover this layer's parameters: fixed leak and
+        threshold, a subtractive or zero reset (float32 input and no probe are checked per call)."""
+        return not (self.beta.requires_grad or self.threshold.requires_grad) and self.reset in ("subtract", "zero")
 
     def _kernels_apply(self, cur: torch.Tensor) -> bool:
         """The compiled kernels cover fixed leak and threshold, in float32, a subtractive or zero
         reset (not "none"), with no probe (they do not keep the membranes a probe wants)."""
-        return (not (self.beta.requires_grad or self.threshold.requires_grad) and cur.dtype == torch.float32
-                and self.probe is None and self.reset in ("subtract", "zero"))
+        return self.runs_on_kernels() and cur.dtype == torch.float32 and self.probe is None
 
     def _compiled_forward(self, cur: torch.Tensor, T: int, constant: bool, pool: nn.Module | None) -> torch.Tensor:
         lead = 0 if constant else 1  # dimensions before B in cur

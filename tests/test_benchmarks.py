@@ -66,6 +66,19 @@ def test_round_robin_runs_every_step_in_turn_and_per_second_uses_the_median(comm
         common.round_robin(steps, repeats=0)
 
 
+def test_self_times_profiles_each_step_in_turn(common):
+    calls = []
+    a, b = torch.ones(64, 64), torch.ones(8, 8)
+    steps = {"big": lambda: calls.append("big") or a.mm(a), "small": lambda: calls.append("small") or b.add(b)}
+    out = common.self_times(steps, rounds=2)
+    assert calls == ["big", "small"] * 3  # one untimed call of each, then rounds in turn
+    assert [len(v) for v in out.values()] == [2, 2]
+    assert all("aten::mm" in r and "aten::add" not in r for r in out["big"])
+    assert all("aten::add" in r and r["aten::add"] > 0 for r in out["small"])
+    with pytest.raises(ValueError, match="rounds=0"):
+        common.self_times(steps, rounds=0)
+
+
 def test_torch_threads_restores_the_thread_count(common):
     before = torch.get_num_threads()
     with common.torch_threads(before + 1) as n:
@@ -228,6 +241,42 @@ def test_pruned_selection_rejects_an_unknown_criterion(pruned):
         pruned.select(model, torch.rand(2, 1, 16, 16), "svd", 0.5, 2, 0)
 
 
+def test_pruned_op_classes(pruned):
+    classes = {
+        "aten::mkldnn_convolution": "convolutions, matrix products", "aten::addmm": "convolutions, matrix products",
+        "aten::max_pool2d_with_indices": "pooling", "aten::addcmul_": "LIF elementwise",
+        "aten::native_batch_norm": "batch norm", "aten::copy_": "copies, fills, allocation",
+        "aten::select": "views, dispatch, profiler", "TorchDynamo Cache Lookup": "views, dispatch, profiler",
+        "Torch-Compiled Region: 0/0": "compiled graphs (LIF, pool fused)", "aten::frobnicate": "other"}
+    assert {name: pruned.op_class(name) for name in classes} == classes
+    names = {"## Call CompiledFxGraph fdmaopa774zb2 ##": "## Call CompiledFxGraph ##",
+             "Torch-Compiled Region: 2/0": "Torch-Compiled Region", "aten::mm": "aten::mm"}
+    assert {name: pruned.op_name(name) for name in names} == names
+
+
+def test_pruned_breakdown_of_given_profiles(pruned):
+    dense = [{"aten::mkldnn_convolution": 8.0, "aten::gt": 2.0}, {"aten::mkldnn_convolution": 10.0, "aten::gt": 2.0},
+             {"aten::mkldnn_convolution": 9.0, "aten::gt": 4.0}]
+    small = [{"aten::mkldnn_convolution": 3.0, "aten::gt": 1.0}] * 3
+    b = pruned.breakdown(dense, small, flops_ratio=4.0)
+    assert b["dense_ms"] == 12.0 and b["pruned_ms"] == 4.0 and b["speedup"] == 3.0  # medians of the totals
+    conv, lif = b["classes"]
+    assert conv[:5] == ["convolutions, matrix products", "k_in x k_out: the FLOPs", 9.0, 3.0, 3.0]
+    assert lif[2:] == [2.0, 1.0, 2.0, 0.25]
+    assert b["mac_speedup"] == 3.0
+    # the convolutions at 9 / 4 = 2.25 ms and the LIF ops as measured (1 ms): 12 / 3.25
+    assert b["speedup_if_macs_scaled"] == pytest.approx(12.0 / 3.25)
+    assert b["ops"][0] == ["aten::mkldnn_convolution", "convolutions, matrix products", 9.0, 3.0, 3.0]
+
+
+def test_pruned_profile_of_a_quick_pair(pruned):
+    text, numbers = pruned.profile_net(pruned.Setup(batch=2, keeps=(0.5,)), "VGG",
+                                       pruned.parents(quick=True)["VGG"], "eager", rounds=1)
+    assert "convolutions, matrix products" in text and "FLOPs ratio" in text
+    assert numbers["widths"] == [8, 8, 8] and numbers["flops_ratio"] > 1.0
+    assert numbers["dense_ms"] > 0 and numbers["pruned_ms"] > 0
+
+
 # ---------------------------------------------------------------------------------------
 # growth
 
@@ -252,18 +301,55 @@ def test_growth_quick_run_writes_table_and_plot(growth, tmp_path):
     rows = growth.growth_table(by_T)
     assert rows[0][1] == 1.0 and rows[1][1] == 2.0
     assert all(r["infer_ms"] > 0 and r["train_ms"] > 0 for r in by_T.values())
-    net28 = res["by_net"]["28x28 conv32-P-conv64-P-fc128"]
+    assert list(res["by_net"]) == list(growth.extra_nets())
+    net28 = res["by_net"]["28x28 conv32-P-conv64-P-fc128 (paper 2, mnist-5k)"]
     # per sample and step: 784*32*9 + 196*64*288 + 3136*128 + 128*10 MACs, at T = 2
     assert net28["T=2"]["macs_per_sample"] == 2 * (225792 + 3612672 + 401408 + 1280)
-    one_d = res["by_net"]["1-D (1 x 40) conv32-P-conv64-P-fc128"]
-    assert one_d.startswith("pending") if isinstance(one_d, str) else one_d["T=2"]["macs_per_sample"] > 0
+    paper4 = res["by_net"]["28x28 conv32-P-conv64-P, batch norm (paper 4, mnist-5k)"]
+    assert paper4["T=2"]["macs_per_sample"] == 2 * (225792 + 3612672 + 3136 * 10)  # no hidden layer
+    # 1-D, per step: conv 1->16 on 40 (40*16*3), 16->64 on 20 (20*64*48), 64->64 on 10 and on 5
+    # (10*64*192, 5*64*192), fc 2*64 -> 10 (after the last pool: length 2)
+    one_d = res["by_net"]["1-D 1x40 conv16-P-64-P-64-P-64-P, batch norm (paper 5, mnist1d)"]
+    assert one_d["T=2"]["macs_per_sample"] == 2 * (1920 + 61440 + 122880 + 61440 + 1280)
+    # events, per step: conv 2->16 on 32x32 (1024*16*18), 16->32 on 16x16 (256*32*144),
+    # 32->32 on 8x8 (64*32*288), fc 512->64, 64->12
+    event = res["by_net"]["2x32x32 events conv16-P-32-P-32-P-fc64 (paper 3, event-gestures-hard)"]
+    assert event["T=2"]["macs_per_sample"] == 2 * (294912 + 1179648 + 589824 + 32768 + 768)
 
 
-def test_growth_peak_memory_grows_with_T_in_fresh_processes(growth):
-    net = next(iter(growth.memory_nets()))
+def test_growth_event_input_repeats_the_clip_beyond_its_frames(growth):
+    clips = torch.arange(2 * 3 * 2 * 1 * 1, dtype=torch.float32).reshape(2, 3, 2, 1, 1)  # (B, T0=3, 2, 1, 1)
+    x = growth.net_input(clips, 7)
+    assert x.shape == (7, 2, 2, 1, 1)
+    assert [int(x[t, 1, 0, 0, 0]) for t in range(7)] == [6, 8, 10, 6, 8, 10, 6]  # frames 0, 1, 2, 0, 1, 2, 0
+    static = growth.net_input(torch.ones(2, 1, 4), 3)
+    assert static.shape == (3, 2, 1, 4) and static.stride(0) == 0  # direct input: one view
+
+
+def test_growth_memory_points_and_table(growth):
+    setup = growth.Setup()
+    pts = growth.memory_points(setup, [growth.MAIN_NET])
+    # T of the main sweep at batch 64, then the other batches at its middle T (10)
+    assert pts == [(growth.MAIN_NET, T, 64) for T in (5, 10, 25, 50)] + [(growth.MAIN_NET, 10, b) for b in (16, 32, 128)]
+    rows = growth.memory_table([{"net": "n", "T": 4, "batch": 8, "infer_mib": 1.0, "train_mib": 2.0}])
+    assert rows == [["n", 4, 8, 1.0, 2.0, 64.0]]  # 2 MiB = 2048 KiB over 32 sample-steps
+
+
+def test_growth_peak_memory_grows_with_T(growth):
+    net = growth.MAIN_NET
     small, large = growth.measure_memory([(net, 2, 8), (net, 40, 8)], "eager", 1)
     assert small["T"] == 2 and large["T"] == 40 and small["net"] == net
     # a training step keeps (T, B, ...) membranes and spikes for the backward pass: 40 steps
     # of 8 samples of the 16x16 net hold at least 40 * 8 * 6154 * 4 bytes (7.5 MiB) more than 2
     assert large["train_mib"] - small["train_mib"] > 7.5
     assert large["train_mib"] >= large["infer_mib"] > 0
+
+
+def test_growth_reset_peak_brings_the_peak_down_to_the_resident_memory(growth):
+    if not growth.reset_peak():
+        pytest.skip("no /proc/self/clear_refs here")
+    big = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    del big
+    assert growth.reset_peak()
+    hwm, rss = growth._proc_status_kib("VmHWM"), growth._proc_status_kib("VmRSS")
+    assert hwm - rss < 32 * 1024  # the 64 MiB peak is gone (within what the reading itself allocates)

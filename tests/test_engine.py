@@ -18,17 +18,48 @@ def _failing_compile(fn, **kwargs):
     return run
 
 
-def test_compile_failure_falls_back_to_eager(monkeypatch):
+@pytest.mark.parametrize("whole_graph", [False, True])
+def test_compile_failure_falls_back_to_eager(fresh_engine, monkeypatch, whole_graph):
     monkeypatch.setattr(engine.torch, "compile", _failing_compile)
+    monkeypatch.setattr(engine, "_compiled", {})
     model = build(VGGSpec(in_shape=(1, 8, 8), num_classes=3, features=(4, "P")), seed=0)
-    fast = engine.compile_model(model)
+    fast = engine.compile_model(model, whole_graph=whole_graph)
+    assert fast.kernels is not whole_graph
     x = direct(torch.rand(2, 1, 8, 8) * 3, 4)
     with torch.no_grad(), pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
         out = fast(x)
     assert torch.equal(out, model(x))
     out.sum()  # later calls stay eager without warning again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.no_grad():
+            assert torch.equal(fast(x), out)
+
+
+def test_compile_model_runs_covered_nets_on_the_kernels(fresh_engine, monkeypatch):
+    monkeypatch.setattr(engine, "_compile", lambda fn: fn)  # the kernels' code, run eagerly
+    calls = []
+    run_kernel = engine.run_kernel
+    monkeypatch.setattr(engine, "run_kernel", lambda fn, *args: calls.append(fn.__name__) or run_kernel(fn, *args))
+    model = _net()
+    fast = engine.compile_model(model)
+    assert fast.kernels
+    x = direct(torch.rand(3, 2, 7, 7), 5)
+    engine.set_engine("eager")  # whatever the process's choice
     with torch.no_grad():
-        assert torch.equal(fast(x), out)
+        out, ref = fast(x), model(x)
+    assert calls and set(calls) <= {"lif_chunk", "lif_pool_chunk"}
+    assert ref.abs().sum() > 0 and torch.equal(out, ref)
+    assert engine.status()["mode"] == "eager"  # restored after the call
+    # learned leaks are not covered: the whole-graph way; so for torch.compile options
+    learned = build(VGGSpec(in_shape=(1, 8, 8), num_classes=3, features=(4, "P"),
+                            neuron=NeuronSpec(learn_beta=True)), seed=0)
+    assert not engine.compile_model(learned).kernels
+    assert not engine.compile_model(model, mode="default").kernels
+    with pytest.raises(ValueError, match="whole_graph=False"):
+        engine.compile_model(model, whole_graph=False, mode="default")
+    ann = build(VGGSpec(in_shape=(1, 8, 8), num_classes=3, features=(4, "P")), spiking=False, seed=0)
+    assert not engine.compile_model(ann).kernels
 
 
 def test_gradients_on_use_the_eager_engine(monkeypatch):

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from snntorch import surrogate as snn_surrogate
 
+from snnkit import engine
 from snnkit.neurons import (LIF, _chunk_sizes, lif_chunks_backward, lif_chunks_forward, lif_pool_chunk, lif_pool_chunk_grad,
-                            lif_sequence, lif_step)
+                            lif_sequence, lif_step, spike_max_pool)
 from snnkit.surrogate import ATan, FastSigmoid, Triangular, get_surrogate
 
 T, B, C = 30, 6, 20
@@ -269,3 +270,41 @@ def test_pooled_kernels_on_sequences_and_a_hand_made_window():
     g, acc, total = lif_pool_chunk_grad(cur, state, None, torch.ones(1, 1, 1, 1, 1), zero, zero, half, one,
                                         Triangular(2.0, 1.0), True, True, "avg", (-3, -2))
     assert total.flatten().tolist() == pytest.approx([0.25 * 0.75, 0.25 * 0.5, 0.25 * 0.6, 0.0])
+
+
+def test_spike_max_pool_equals_max_pooling_and_keeps_the_layout():
+    gen = torch.Generator().manual_seed(0)
+    maps = (torch.rand(6, 5, 7, 9, generator=gen) < 0.3).float().contiguous(memory_format=torch.channels_last)
+    out = spike_max_pool(maps, (-2, -1))
+    assert out.shape == (6, 5, 3, 4)  # odd last row and column dropped, as max_pool2d does
+    assert torch.equal(out, F.max_pool2d(maps, 2))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    seq = torch.randn(4, 3, 11, generator=gen)  # any values without NaNs, not only spikes
+    assert torch.equal(spike_max_pool(seq, (-1,)), F.max_pool1d(seq, 2))
+    assert spike_max_pool(torch.tensor([[[0.0, 1.0, 0.0, 0.0]]]), (-1,)).tolist() == [[[1.0, 0.0]]]
+    with pytest.raises(ValueError, match="size 1 along dimension -1"):
+        spike_max_pool(torch.zeros(2, 3, 1), (-1,))
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_lif_pool_in_inference_equals_the_pool_of_the_spikes_and_training_keeps_max_pool(dims):
+    gen = torch.Generator().manual_seed(1)
+    shape = (T, B, 4) + ((9,) if dims == 1 else (7, 6))
+    cur = torch.randn(shape, generator=gen) * 2
+    lif = LIF(beta=0.9, threshold=1.0)
+    pool = torch.nn.MaxPool1d(2) if dims == 1 else torch.nn.MaxPool2d(2)
+    assert lif.fuses(pool, dims + 2)
+    with engine.using("eager"):
+        with torch.no_grad():
+            spikes = lif(cur)
+            pooled = lif(cur, pool=pool)  # the strided maxima
+        expected = pool(spikes.reshape(T * B, *shape[2:]))
+        assert spikes.sum() > 0 and torch.equal(pooled, expected.reshape(T, B, *expected.shape[1:]))
+        # with gradients: the pool module itself (its gradient goes to one maximum of a window)
+        x = cur.clone().requires_grad_(True)
+        out = lif(x, pool=pool)
+        assert torch.equal(out.detach(), pooled)
+        out.sum().backward()
+        x2 = cur.clone().requires_grad_(True)
+        pool(lif(x2).reshape(T * B, *shape[2:])).sum().backward()
+    assert x.grad.abs().sum() > 0 and torch.equal(x.grad, x2.grad)
