@@ -246,12 +246,6 @@ def reset_peak() -> bool:
     return _proc_status_kib("VmHWM") is not None
 
 
-def memory_point(net: str, T: int, batch: int, engine: str = "eager", seed: int = 0,
-                 quick: bool = False) -> dict:
-    """:func:`memory_run` of one point."""
-    return memory_run(net, [(T, batch)], engine, seed, quick)[0]
-
-
 def memory_run(net: str, points: list[tuple[int, int]], engine: str = "eager", seed: int = 0,
                quick: bool = False) -> list[dict]:
     """In this process, for every ``(T, batch)``: the peak resident memory (MiB) of an

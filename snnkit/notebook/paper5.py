@@ -37,14 +37,16 @@ HARD_VAL, HARD_TEST = 5, 45
 RULE_LABELS = {"lamp": "LAMP", "global": "global", "uniform": "uniform", "uniform+": "Uniform+"}
 
 
-def event_options(dataset: str, timesteps: int, size: int, clips_per_class: int) -> dict:
+def event_options(dataset: str, timesteps: int, size: int, clips_per_class: int | None) -> dict:
     """Loader options of the event data set: ``timesteps`` frames of ``size`` x ``size``
-    pixels; for ``event-gestures-hard`` also ``clips_per_class`` training clips per class
-    (and :data:`HARD_VAL` / :data:`HARD_TEST` validation / test clips)."""
+    pixels; for ``event-gestures-hard`` also :data:`HARD_VAL` / :data:`HARD_TEST` validation /
+    test clips per class and ``clips_per_class`` training clips (None: the loader's default)."""
+    options = {"timesteps": timesteps, "size": size}
     if dataset == "event-gestures-hard":
-        return {"timesteps": timesteps, "size": size, "n_train": clips_per_class, "n_val": HARD_VAL,
-                "n_test": HARD_TEST}
-    return {"timesteps": timesteps, "size": size}
+        options.update(n_val=HARD_VAL, n_test=HARD_TEST)
+        if clips_per_class is not None:
+            options["n_train"] = clips_per_class
+    return options
 
 
 def event_data(dataset: str, timesteps: int, size: int, clips_per_class: int | None, test_clips: int | None = None,
@@ -60,15 +62,11 @@ def event_data(dataset: str, timesteps: int, size: int, clips_per_class: int | N
     Returns:
         A :class:`~snnkit.data.Dataset` whose samples are (timesteps, 2, size, size).
     """
-    if dataset == "event-gestures-hard":
-        options = event_options(dataset, timesteps, size, clips_per_class) if clips_per_class is not None else \
-            {"timesteps": timesteps, "size": size, "n_val": HARD_VAL, "n_test": HARD_TEST}
-        ds = load_dataset(dataset, seed=seed, **options)
-        return ds if test_clips is None else ds.subset(test=test_clips, seed=seed)
-    ds = load_dataset(dataset, seed=seed, **event_options(dataset, timesteps, size, 0))
-    if clips_per_class is None and test_clips is None:
+    ds = load_dataset(dataset, seed=seed, **event_options(dataset, timesteps, size, clips_per_class))
+    # the generated set is made with clips_per_class training clips; a set read from files is cut
+    train = None if dataset == "event-gestures-hard" or clips_per_class is None else clips_per_class * ds.num_classes
+    if train is None and test_clips is None:
         return ds
-    train = None if clips_per_class is None else clips_per_class * ds.num_classes
     return ds.subset(train=train, test=test_clips, seed=seed)
 
 
